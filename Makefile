@@ -1,0 +1,44 @@
+# Two commands do everything: `make lab` opens the course, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: lab test test-fast test-gpu notebooks release benchmark clean
+
+$(INSTALLED): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+## make lab: set up (once) and open JupyterLab on notebooks/
+lab: $(INSTALLED)
+	$(BIN)/jupyter lab notebooks/
+
+## make test: set up (once), then the unit tests and every notebook under nbval, on the CPU
+test: $(INSTALLED)
+	COURSE_DEVICE=$${COURSE_DEVICE:-cpu} $(BIN)/python -m pytest --nbval-lax $(PYTEST_ARGS)
+
+## make test-fast: the unit tests only, without the kernels
+test-fast: $(INSTALLED)
+	$(BIN)/python -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+## make test-gpu: on a CUDA machine, the gpu-marked tests and the notebooks on the GPU
+test-gpu: $(INSTALLED)
+	COURSE_DEVICE=cuda $(BIN)/python -m pytest --nbval-lax -m "gpu or not slow" $(PYTEST_ARGS)
+
+## make notebooks: re-execute the solution notebooks in place, so the committed outputs are fresh
+notebooks: $(INSTALLED)
+	$(BIN)/python -m course_utils execute notebooks/
+
+## make release: write the student version of every lesson to release/
+release: $(INSTALLED)
+	$(BIN)/course release notebooks/ --out release/
+
+## make benchmark: grading overhead and parallel speed-up
+benchmark: $(INSTALLED)
+	$(BIN)/python benchmarks/grading_benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis release grading-out

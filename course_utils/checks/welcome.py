@@ -1,0 +1,31 @@
+"""Checks for 00_welcome: the warm-up exercise."""
+
+import numpy as np
+import torch
+
+from course_utils.checking import Mistake, exercise
+
+ROW_MEANS_MISTAKES = [
+    Mistake("you averaged down the columns (axis=0); each row's mean needs axis=1", lambda x: x.mean(axis=0)),
+    Mistake("you summed instead of averaging: divide by the number of columns", lambda x: x.sum(axis=1)),
+    Mistake("you averaged over the whole array; keep one mean per row", lambda x: np.full(x.shape[0], x.mean())),
+    Mistake("keep a 1-D result of shape (rows,), without keepdims", lambda x: x.mean(axis=1, keepdims=True)),
+]
+
+
+def _row_means_cases(seed=0):
+    rng = np.random.default_rng(seed)
+    yield "x of shape (1, 1)", np.array([[3.5]])
+    yield "one row, x of shape (1, 5)", rng.normal(size=(1, 5))
+    yield "non-square x of shape (4, 7)", rng.normal(size=(4, 7))
+    yield "large values, x of shape (3, 2)", np.array([[1e300, 1e300], [-5.0, 5.0], [0.0, 2.0]])
+    for _ in range(3):
+        rows, cols = rng.integers(1, 9, size=2)
+        yield f"random x of shape ({rows}, {cols})", rng.normal(size=(rows, cols)) * 10
+
+
+@exercise("welcome.row_means", points=1, compared="torch.mean(x, dim=1)")
+def check_row_means(c, row_means):
+    """row_means(x) returns the mean of each row of a 2-D array."""
+    for case, x in _row_means_cases():
+        c.compare(row_means, lambda t: t.mean(dim=1), x, case=case, mistakes=ROW_MEANS_MISTAKES)

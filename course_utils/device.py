@@ -1,0 +1,71 @@
+"""Which device the PyTorch comparisons run on, and seeding.
+
+The course device is cuda if available, then mps, then cpu. Set the environment
+variable COURSE_DEVICE (cpu, cuda, cuda:1, mps) to override the choice.
+"""
+
+import os
+import random
+
+_ENV_VAR = "COURSE_DEVICE"
+
+
+def device():
+    """The torch.device used for every PyTorch reference and comparison."""
+    import torch
+
+    requested = os.environ.get(_ENV_VAR, "").strip().lower()
+    if requested:
+        return _requested_device(torch, requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _requested_device(torch, requested):
+    try:
+        chosen = torch.device(requested)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{_ENV_VAR}={requested!r} is not a device torch knows; use cpu, cuda, cuda:N or mps"
+        ) from err
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"{_ENV_VAR}={requested} but torch sees no CUDA device here; unset it or use cpu")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"{_ENV_VAR}={requested} but MPS is not available here; unset it or use cpu")
+    return chosen
+
+
+def describe_device(dev=None):
+    """One line such as 'device: cuda (NVIDIA H100 80GB HBM3)' or 'device: cpu'."""
+    import torch
+
+    dev = dev or device()
+    if dev.type == "cuda":
+        return f"device: {dev} ({torch.cuda.get_device_name(dev)})"
+    if dev.type == "mps":
+        return "device: mps (Apple GPU)"
+    return "device: cpu"
+
+
+def seed_everything(seed=0):
+    """Seed Python's random, NumPy's legacy global RNG and torch (all devices). Returns the seed."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    import torch
+
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return seed
+
+
+def setup(seed=0):
+    """The setup cell of every lesson: seed everything, print the device once, return it."""
+    seed_everything(seed)
+    dev = device()
+    print(describe_device(dev))
+    return dev

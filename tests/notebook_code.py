@@ -1,0 +1,33 @@
+"""Load the reference solutions straight out of a lesson notebook, so tests check what learners see."""
+
+import math
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def notebook_path(lesson):
+    matches = sorted(NOTEBOOKS.glob(f"*{lesson}.ipynb"))
+    if len(matches) != 1:
+        raise FileNotFoundError(f"expected one notebook named *{lesson}.ipynb in {NOTEBOOKS}, found {matches}")
+    return matches[0]
+
+
+def course_cells(lesson, role):
+    notebook = nbformat.read(notebook_path(lesson), as_version=4)
+    return [cell for cell in notebook.cells
+            if cell.cell_type == "code" and cell.metadata.get("course", {}).get("role") == role]
+
+
+def load_solutions(lesson):
+    """Execute the notebook's solution cells, in order, and return the namespace they define.
+
+    Solution cells may use numpy (np), math and what earlier solution cells define.
+    """
+    namespace = {"np": np, "math": math, "__name__": f"solutions_{lesson}"}
+    for cell in course_cells(lesson, "solution"):
+        exec(compile(cell.source, f"<{lesson} solution {cell.metadata['course']['exercise']}>", "exec"), namespace)
+    return namespace
