@@ -27,7 +27,7 @@ _LAZY = {
     "CheckFailure": "course_utils.checking",
     "CheckResult": "course_utils.checking",
     "skip_if_unfinished": "course_utils.checking",
-    "load_digits": "course_utils.data",
+    "load_digits": "course_utils.datasets",
 }
 
 __all__ = sorted(_LAZY)
