@@ -167,7 +167,10 @@ class Checker:
         hands the work to a library such as torch.
         """
         if not callable(fn):
-            raise _CaseFailed(f"expected a function, got {type(fn).__name__} {fn!r}")
+            raise _CaseFailed(
+                f"expected your function, got a {type(fn).__module__}.{type(fn).__qualname__}",
+                hint="pass the function itself, e.g. check_relu(relu), not its result check_relu(relu(x))",
+            )
         arg_copies = [_copy(a) for a in args]
         kwarg_copies = {k: _copy(v) for k, v in kwargs.items()}
         with _LibraryWatch(fn, enabled=self.numpy_only) as watch, _numpy_warnings() as caught:
@@ -385,6 +388,8 @@ def _generic_hint(mismatch, actual, expected):
         if a == e[::-1]:
             return "your output is transposed"
         return "check which axis you reduce over and whether the output should keep the input's shape"
+    if mismatch.kind == "dtype":
+        return "keep float64 throughout: no .astype(np.float32), and no integer arithmetic on the result"
     if mismatch.kind == "nonfinite":
         return "an exp or a log blew up: use the numerically stable form of the formula"
     if mismatch.kind == "value":

@@ -13,19 +13,19 @@ ROW_MEANS_MISTAKES = [
 ]
 
 
-def _row_means_cases(seed=0):
+def _row_means_cases(seed):
     rng = np.random.default_rng(seed)
     yield "x of shape (1, 1)", np.array([[3.5]])
     yield "one row, x of shape (1, 5)", rng.normal(size=(1, 5))
     yield "non-square x of shape (4, 7)", rng.normal(size=(4, 7))
-    yield "large values, x of shape (3, 2)", np.array([[1e300, 1e300], [-5.0, 5.0], [0.0, 2.0]])
+    yield "one column, x of shape (6, 1)", rng.normal(size=(6, 1))
     for _ in range(3):
         rows, cols = rng.integers(1, 9, size=2)
         yield f"random x of shape ({rows}, {cols})", rng.normal(size=(rows, cols)) * 10
 
 
 @exercise("welcome.row_means", points=1, compared="torch.mean(x, dim=1)")
-def check_row_means(c, row_means):
-    """row_means(x) returns the mean of each row of a 2-D array."""
-    for case, x in _row_means_cases():
+def check_row_means(c, row_means, seed=0):
+    """row_means(x) returns the mean of each row of a 2-D array. `seed` picks the random cases."""
+    for case, x in _row_means_cases(seed):
         c.compare(row_means, lambda t: t.mean(dim=1), x, case=case, mistakes=ROW_MEANS_MISTAKES)
