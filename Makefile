@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Kernels dominate the run time, so spread test files over the cores; nbval needs a notebook's cells
+# to stay together, which --dist loadscope guarantees.
+PARALLEL ?= -n auto --dist loadscope
 
 .PHONY: lab test test-fast test-gpu notebooks release benchmark clean
 
@@ -18,7 +21,7 @@ lab: $(INSTALLED)
 
 ## make test: set up (once), then the unit tests and every notebook under nbval, on the CPU
 test: $(INSTALLED)
-	COURSE_DEVICE=$${COURSE_DEVICE:-cpu} $(BIN)/python -m pytest --nbval-lax $(PYTEST_ARGS)
+	COURSE_DEVICE=$${COURSE_DEVICE:-cpu} $(BIN)/python -m pytest --nbval-lax $(PARALLEL) $(PYTEST_ARGS)
 
 ## make test-fast: the unit tests only, without the kernels
 test-fast: $(INSTALLED)
