@@ -228,8 +228,10 @@ class Checker:
             self._record(actual, expected)
             return
         explainable = mismatch is None or mismatch.kind in ("shape", "nonfinite", "value")
-        hint = _matching_mistake(actual, expected, mistakes, mistake_args, mistake_kwargs or {}, mistake_output) \
-            if explainable else ""
+        # Right values reached through an overflow: a mistake explains them if it gives the same output
+        # and overflows too (e.g. the naive 1/(1+exp(-x)), whose exp(1000) = inf still yields 0).
+        hint = _matching_mistake(actual, expected, mistakes, mistake_args, mistake_kwargs or {}, mistake_output,
+                                 overflowed=mismatch is None) if explainable else ""
         if mismatch is not None:
             if mismatch.max_abs is not None:
                 self.max_error = mismatch.max_abs
@@ -352,17 +354,23 @@ def _numpy_warnings():
         yield caught
 
 
-def _matching_mistake(actual, expected, mistakes, args, kwargs, pick):
+def _matching_mistake(actual, expected, mistakes, args, kwargs, pick, overflowed=False):
+    """The hint of the first mistake that reproduces `actual` (and, if `overflowed`, overflows as well)."""
     for mistake in mistakes:
         try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore", over="warn"):
+                warnings.simplefilter("always", RuntimeWarning)
                 wrong = mistake.fn(*[_copy(a) for a in args], **{k: _copy(v) for k, v in kwargs.items()})
             if pick is not None:
                 wrong = wrong[pick]
         except Exception:  # a variant that cannot run on this case explains nothing
             continue
-        if _same_output(actual, wrong) and not _same_output(wrong, expected):
+        if not _same_output(actual, wrong):
+            continue
+        if overflowed:
+            if any("overflow" in str(w.message) for w in caught):
+                return mistake.hint
+        elif not _same_output(wrong, expected):
             return mistake.hint
     return ""
 

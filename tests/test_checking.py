@@ -17,9 +17,12 @@ def check_square(c, square):
         c.compare(square, torch.square, x, case=case, mistakes=SQUARE_MISTAKES)
 
 
+EXP_MISTAKES = [Mistake("1/(1/exp(x)) overflows on the way", lambda x: 1 / (1 / np.exp(x)))]
+
+
 @exercise("fixture.exp", compared="torch.exp")
 def check_exp(c, exp):
-    c.compare(exp, torch.exp, np.array([1.0, 800.0]), case="x = [1, 800]")
+    c.compare(exp, torch.exp, np.array([1.0, 800.0]), case="x = [1, 800]", mistakes=EXP_MISTAKES)
 
 
 def test_pass_returns_a_full_marks_result_and_prints_one_line(capsys):
@@ -91,6 +94,12 @@ def test_editing_the_input_in_place_is_caught():
 def test_overflow_is_a_failure_even_when_the_value_survives():
     with pytest.raises(CheckFailure, match="overflow"):
         check_exp(lambda x: 1 / (1 / np.exp(x)))  # exp(800) overflows to inf; 1/(1/inf) stays inf
+
+
+def test_an_overflowing_mistake_is_named_even_when_its_values_are_right():
+    with pytest.raises(CheckFailure) as info:
+        check_exp(lambda x: 1 / (1 / np.exp(x)))
+    assert info.value.result.hint == EXP_MISTAKES[0].hint
 
 
 def test_wrong_dtype_and_wrong_type_are_explained():
