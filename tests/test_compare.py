@@ -64,3 +64,9 @@ def test_assert_close_raises_assertion_error_with_the_message():
     with pytest.raises(AssertionError, match="worst at index"):
         assert_close(np.array([1.0, 2.0]), np.array([1.0, 2.5]))
     assert assert_close(np.array([1.0]), np.array([1.0 + 1e-12])) < 1e-11
+
+
+def test_absolute_error_is_withheld_when_it_would_reveal_the_answer():
+    assert "abs error" not in find_mismatch(np.array(0.0), np.array(2.5)).text
+    assert "abs error" not in find_mismatch(np.zeros(3), np.array([1.0, 2.0, 3.0])).text
+    assert "2.5" not in find_mismatch(np.array(1.0), np.array(2.5)).text
