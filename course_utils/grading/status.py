@@ -8,6 +8,7 @@ when the check cell itself raised (e.g. a NameError because a cell above was not
 """
 
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,8 +102,12 @@ def _rows(path, notebook, outcome):
 
 
 def table(rows, width=None):
-    """The progress table as text, with a summary line."""
-    width = width or shutil.get_terminal_size((120, 20)).columns
+    """The progress table as text, with a summary line.
+
+    Messages are cut to fit a terminal's width; piped into a file or another program they stay whole.
+    """
+    if width is None:
+        width = shutil.get_terminal_size((120, 20)).columns if sys.stdout.isatty() else 10**6
     headers = ("lesson", "exercise", "status", "message")
     cells = [(r.lesson, r.exercise, f"{SYMBOL.get(r.status, '?')} {r.status}", _one_line(r.message)) for r in rows]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers[:3])]
