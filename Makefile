@@ -15,9 +15,12 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
+# Jupyter refuses to run as root unless told; containers and cloud machines often are root.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+
 ## make lab: set up (once) and open JupyterLab on notebooks/
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(LAB_ARGS)
 
 ## make test: set up (once), then the unit tests and every notebook under nbval, on the CPU
 test: $(INSTALLED)
