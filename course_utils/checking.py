@@ -462,7 +462,7 @@ def _libraries_referenced(fn, depth=3, seen=None):
     seen.add(id(code))
     namespace = getattr(fn, "__globals__", {})
     found = set()
-    for name in _code_names(code):
+    for name in code_names(code):
         value = namespace.get(name)
         if value is None:
             continue
@@ -474,11 +474,12 @@ def _libraries_referenced(fn, depth=3, seen=None):
     return found
 
 
-def _code_names(code):
+def code_names(code):
+    """Every global or attribute name a code object (and the functions nested in it) refers to."""
     names = set(code.co_names)
     for const in code.co_consts:
         if inspect.iscode(const):
-            names |= _code_names(const)
+            names |= code_names(const)
     return names
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_utils.checking import Mistake, exercise
+from course_utils.checking import Mistake, code_names, exercise
 from course_utils.compare import rel_error
 from course_utils.gradcheck import numerical_gradient
 
@@ -359,13 +359,7 @@ def _gradcheck_backward(c, learner, torch_fn, rng, *, kwargs=None, x=None, dout=
 
 def _refers_to(fn, name):
     code = getattr(fn, "__code__", None)
-    if code is None:
-        return False
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if hasattr(const, "co_names"):
-            names |= set(const.co_names)
-    return name in names
+    return code is not None and name in code_names(code)
 
 
 # -- the checks --------------------------------------------------------------------------------------------
