@@ -18,7 +18,6 @@ The grader reads each result from the cell output (MIME type RESULT_MIME).
 import functools
 import html
 import inspect
-import json
 import os
 import sys
 import warnings
@@ -481,7 +480,3 @@ def code_names(code):
         if inspect.iscode(const):
             names |= code_names(const)
     return names
-
-
-def results_as_json(results):
-    return json.dumps([r.to_dict() for r in results], indent=2)
