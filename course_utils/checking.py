@@ -1,36 +1,40 @@
 """The check engine: one call per exercise, a one-line pass, or a failure that teaches.
 
-A check is written as a function decorated with @exercise. The decorator turns it into the
-learner-facing call `check_x(learner_function)`, which
+A check is written as a function decorated with @exercise. Its body reads as a short spec: the
+cases, the learner call (`c.call`), the PyTorch reference (`c.reference`), the comparison and the
+known mistakes (`c.expect_close(..., mistakes=...)`). The decorator turns it into the learner-facing
+call `check_x(learner_function)`, which
 
-* runs the body with a Checker that calls the learner's code safely (NotImplementedError,
-  exceptions, in-place edits of inputs, numpy overflow, forbidden libraries) and compares
-  results without revealing the expected values;
+* reaches learner code only through `c.call`, which hands back plain data (course_utils/plain.py)
+  and a report of what the call did (course_utils/invoke.py): an exception, a stub, an in-place edit,
+  a NumPy overflow, a forbidden library;
 * on success returns a CheckResult and shows one line (HTML in Jupyter);
-* on failure raises CheckFailure (an AssertionError, so nbval fails) naming the case, the
-  worst index and the errors, plus a hint when a known wrong variant explains the output;
+* on failure shows the same box with the hint and raises CheckFailure (an AssertionError, so nbval
+  fails) whose traceback is that one line, never the course's own frames;
 * when the learner's function is still the student stub, shows "not implemented yet" and
   returns without raising, so a student notebook runs to the end.
 
-The grader reads each result from the cell output (MIME type RESULT_MIME).
+Where the learner's code runs is the channel's business. In a notebook it is this process. When
+grading, the body runs in the grader and each `c.call` crosses to the sandboxed worker that holds the
+learner's code (course_utils/grading/worker.py): inputs, references, comparisons, hints and points
+never live where learner code runs.
 """
 
 import functools
 import html
-import inspect
 import os
 import sys
-import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from course_utils.compare import find_mismatch
+from course_utils.hints import exception_hint, generic_hint, matching_mistake
+from course_utils.invoke import FORBIDDEN_LIBRARIES, code_names, invoke  # noqa: F401  (re-exported)
 
 RESULT_MIME = "application/vnd.course.check+json"
 GRADING_ENV = "COURSE_GRADING"
-FORBIDDEN_LIBRARIES = ("torch", "scipy", "sklearn", "jax", "tensorflow", "cupy", "autograd", "mxnet", "keras")
 
 REGISTRY = {}  # exercise id -> the learner-facing check function
 
@@ -93,6 +97,12 @@ class CheckFailure(AssertionError):
         super().__init__(result.line())
         self.result = result
 
+    def _render_traceback_(self):
+        # IPython calls this for an exception that reaches the top of a cell: the learner sees the
+        # check's own box (message and hint), then one line, never a traceback into course_utils.
+        show(self.result)
+        return [f"\x1b[0;31mCheckFailure\x1b[0m: {self.result.exercise} did not pass (see the message above)"]
+
 
 class _CaseFailed(Exception):
     """Internal: stop the check at the first failing case."""
@@ -147,66 +157,77 @@ def skip_if_unfinished():
               "Finish it, then run this cell again.")
 
 
-class Checker:
-    """Handed to a check body; calls learner code and compares results."""
+def local_channel(fn, args, kwargs, *, via=None, numpy_only=True, uses=()):
+    """Run learner code in this process (a notebook, a test): the channel checks use unless told otherwise."""
+    return invoke(fn, args, kwargs, via=via, numpy_only=numpy_only, uses=uses)
 
-    def __init__(self, exercise_id, numpy_only=True, fail_on_overflow=True):
+
+class Checker:
+    """Handed to a check body; calls learner code through its channel and compares results."""
+
+    def __init__(self, exercise_id, numpy_only=True, fail_on_overflow=True, uses=(), channel=None):
         self.exercise_id = exercise_id
         self.numpy_only = numpy_only
         self.fail_on_overflow = fail_on_overflow
+        self.uses = tuple(uses)
+        self.channel = channel or local_channel
         self._cases_passed = set()  # case descriptions; a case may make several comparisons
         self.max_error = None  # the largest abs error seen, over passed cases and the failing one
         self._pending_overflow = None  # set by call(), reported by the next expect_close()
 
     # -- calling the learner ---------------------------------------------------------------
-    def call(self, fn, *args, case, **kwargs):
-        """Call learner code on copies of the arguments and return its result.
+    def call(self, fn, *args, case, via=None, **kwargs):
+        """Call learner code on copies of the arguments and return its result as plain data.
 
-        Fails the check (naming `case`) if it raises, edits an input in place, overflows, or
-        hands the work to a library such as torch.
+        `via`, a module-level function of the check's module, runs as via(fn, *args, **kwargs) beside
+        the learner's code, for exercises that are classes or objects; it must return plain data.
+        Fails the check (naming `case`) if the code raises, edits an input in place, overflows, hands
+        the work to a library such as torch, or returns something that is not plain data.
         """
-        if not callable(fn):
+        if fn is None or (via is None and not callable(fn)):
             raise _CaseFailed(
-                f"expected your function, got a {type(fn).__module__}.{type(fn).__qualname__}",
+                f"expected your function, got {'None' if fn is None else 'a ' + type(fn).__qualname__}",
                 hint="pass the function itself, e.g. check_relu(relu), not its result check_relu(relu(x))",
             )
-        arg_copies = [_copy(a) for a in args]
-        kwarg_copies = {k: _copy(v) for k, v in kwargs.items()}
-        with _LibraryWatch(fn, enabled=self.numpy_only) as watch, _numpy_warnings() as caught:
-            try:
-                out = fn(*arg_copies, **kwarg_copies)
-            except NotImplementedError as err:
-                raise _NotImplemented(str(err)) from None
-            except Exception as err:
-                raise _CaseFailed(
-                    f"on case {case}, your {_name(fn)} raised {type(err).__name__}: {err}",
-                    hint=_exception_hint(err),
-                ) from err
-        if watch.used:
+        report = self.channel(fn, args, kwargs, via=via, numpy_only=self.numpy_only, uses=self.uses)
+        for arg, state in zip(args, report.get("rngs") or ()):
+            if isinstance(arg, np.random.Generator) and state is not None:
+                arg.bit_generator.state = state  # the learner's draws advance the check's generator
+        error = report.get("error")
+        if error:
+            self._raise_for(error, fn, case)
+        if report.get("libraries"):
             raise _CaseFailed(
-                f"your {_name(fn)} called {', '.join(sorted(watch.used))} on case {case}. "
+                f"your {_name(fn)} called {', '.join(report['libraries'])} on case {case}. "
                 "This exercise is from scratch: use NumPy only",
                 hint="write the computation with NumPy operations; the PyTorch comparison comes after the check",
             )
-        self._check_inputs_untouched(fn, args, arg_copies, kwargs, kwarg_copies, case)
-        overflow = [str(w.message) for w in caught if "overflow" in str(w.message)]
+        if report.get("mutated"):
+            raise _CaseFailed(
+                f"on case {case}, your {_name(fn)} changed its argument `{report['mutated'][0]}` in place",
+                hint="work on a copy of the array or build a new one; callers still need their input",
+            )
         self._pending_overflow = None
-        if overflow and self.fail_on_overflow:
+        if report.get("overflow") and self.fail_on_overflow:
             self._pending_overflow = (
-                f"on case {case}, NumPy warned '{overflow[0]}' inside your {_name(fn)}. "
+                f"on case {case}, NumPy warned '{report['overflow']}' inside your {_name(fn)}. "
                 "Even where the result looks right, an intermediate value was infinite"
             )
-        return out
+        return report.get("value")
 
-    def _check_inputs_untouched(self, fn, originals, copies, kw_originals, kw_copies, case):
-        names = _parameter_names(fn, len(originals))
-        pairs = list(zip(names, originals, copies)) + [(k, kw_originals[k], kw_copies[k]) for k in kw_originals]
-        for name, before, after in pairs:
-            if isinstance(before, np.ndarray) and not np.array_equal(before, after, equal_nan=True):
-                raise _CaseFailed(
-                    f"on case {case}, your {_name(fn)} changed its argument `{name}` in place",
-                    hint="work on a copy (e.g. x = x.copy()) or build a new array; callers still need their input",
-                )
+    def _raise_for(self, error, fn, case):
+        if error.get("not_implemented"):
+            raise _NotImplemented(error.get("message", ""))
+        kind, message = error.get("type", "Exception"), error.get("message", "")
+        if kind == "NotPlain":
+            raise _CaseFailed(f"on case {case}, {message.replace('the result', f'what your {_name(fn)} returned', 1)}",
+                              hint="convert your result with np.asarray (or float) before returning it")
+        if kind == "Missing":
+            raise _CaseFailed(f"{_name(fn)} is not defined in your notebook",
+                              hint="keep the exercise's name and signature, and run the cell that defines it")
+        where = f" (line {error['line']} of your cell)" if error.get("line") else ""
+        raise _CaseFailed(f"on case {case}, your {_name(fn)} raised {kind}{where}: {message}",
+                          hint=exception_hint(kind, message))
 
     # -- references and comparisons ---------------------------------------------------------
     def reference(self, torch_fn, *args, dout=None, wrt=None, **kwargs):
@@ -229,15 +250,15 @@ class Checker:
         explainable = mismatch is None or mismatch.kind in ("shape", "nonfinite", "value")
         # Right values reached through an overflow: a mistake explains them if it gives the same output
         # and overflows too (e.g. the naive 1/(1+exp(-x)), whose exp(1000) = inf still yields 0).
-        hint = _matching_mistake(actual, expected, mistakes, mistake_args, mistake_kwargs or {}, mistake_output,
-                                 overflowed=mismatch is None) if explainable else ""
+        hint = matching_mistake(actual, expected, mistakes, mistake_args, mistake_kwargs or {}, mistake_output,
+                                overflowed=mismatch is None) if explainable else ""
         if mismatch is not None:
             if mismatch.max_abs is not None:
                 self.max_error = mismatch.max_abs
-            raise _CaseFailed(f"on case {case}, {mismatch}", hint=hint or _generic_hint(mismatch, actual, expected))
+            raise _CaseFailed(f"on case {case}, {mismatch}", hint=hint or generic_hint(mismatch, actual, expected))
         raise _CaseFailed(overflow, hint=hint or (
-            "compute it in a form that cannot overflow (e.g. exp(-|x|), or subtract the max); note that "
-            "np.where evaluates both branches, so the overflow still happens inside it"))
+            "an intermediate value overflowed to infinity: rewrite the formula so that exp only ever sees "
+            "arguments that cannot be large and positive (np.where evaluates both branches, so it does not help)"))
 
     def compare(self, fn, torch_fn, *args, case, atol=1e-8, rtol=1e-6, mistakes=(), name="output", **kwargs):
         """The common case: learner fn(*args) against torch_fn on the same inputs."""
@@ -269,39 +290,50 @@ class Checker:
             self.max_error = max(self.max_error or 0.0, float(np.max(np.abs(a - e)[finite])))
 
 
-def exercise(exercise_id, *, points=1, compared="PyTorch", numpy_only=True, fail_on_overflow=True):
-    """Turn `body(checker, learner, ...)` into the learner-facing `check(learner, ...)`."""
+def exercise(exercise_id, *, points=1, compared="PyTorch", numpy_only=True, fail_on_overflow=True, uses=()):
+    """Turn `body(checker, learner, ...)` into the learner-facing `check(learner, ...)`.
+
+    `uses` lists course modules the learner may call (e.g. "course_utils.layers" in a lesson that
+    builds on earlier layers); everything else of course_utils counts as a forbidden library.
+    The check's `evaluate(learner, ..., channel=...)` runs it without showing or raising (the grader's way).
+    """
 
     def decorate(body):
+        options = dict(points=points, compared=compared, numpy_only=numpy_only,
+                       fail_on_overflow=fail_on_overflow, uses=uses)
+
+        def evaluate(learner, *args, channel=None, **kwargs):
+            return run_exercise(exercise_id, body, learner, args, kwargs, channel=channel, **options)
+
         @functools.wraps(body)
         def check(learner, *args, **kwargs):
-            __tracebackhide__ = True  # IPython and pytest show the learner's frames, not ours
-            result, cause = run_exercise(exercise_id, body, learner, args, kwargs, points=points, compared=compared,
-                                         numpy_only=numpy_only, fail_on_overflow=fail_on_overflow)
-            if result.status != FAILED:
-                show(result)
-                return result
-            if grading_mode():
-                show(result)  # the grader reads the structured result from this output
-            raise CheckFailure(result) from cause
+            __tracebackhide__ = True  # pytest shows the learner's frames, not ours
+            result, _ = evaluate(learner, *args, **kwargs)
+            if result.status == FAILED:
+                raise CheckFailure(result) from None  # shown by _render_traceback_ when not caught
+            show(result)
+            return result
 
         check.exercise_id = exercise_id
         check.points = points
+        check.evaluate = evaluate
         REGISTRY[exercise_id] = check
         return check
 
     return decorate
 
 
-def run_exercise(exercise_id, body, learner, args, kwargs, *, points, compared, numpy_only, fail_on_overflow):
-    """Run a check body; return (CheckResult, the learner's exception if one caused a failure).
+def run_exercise(exercise_id, body, learner, args, kwargs, *, points, compared, numpy_only, fail_on_overflow,
+                 uses=(), channel=None):
+    """Run a check body; return (CheckResult, None).
 
     Learner faults never escape as exceptions; bugs in the check body itself do.
     """
-    from course_utils.device import device
+    from course_utils.device import reference_device
 
-    checker = Checker(exercise_id, numpy_only=numpy_only, fail_on_overflow=fail_on_overflow)
-    dev = str(device())
+    checker = Checker(exercise_id, numpy_only=numpy_only, fail_on_overflow=fail_on_overflow, uses=uses,
+                      channel=channel)
+    dev = reference_device()
 
     def result(status, message, hint="", earned=0):
         return CheckResult(exercise_id, status, earned, points, message, hint, dev, checker.cases,
@@ -316,167 +348,11 @@ def run_exercise(exercise_id, body, learner, args, kwargs, *, points, compared, 
         message = f"not implemented yet{detail}: replace the `raise NotImplementedError` with your code"
         return result(NOT_IMPLEMENTED, message), None
     except _CaseFailed as failure:
-        return result(FAILED, failure.message, failure.hint), failure.__cause__
+        return result(FAILED, failure.message, failure.hint), None
     message = (f"{checker.cases} cases match {compared} on {dev} (float64); "
                f"max abs error {checker.max_error or 0.0:.1e}")
     return result(PASSED, message, earned=points), None
 
 
-# -- helpers -------------------------------------------------------------------------------
-
-
-def _copy(value):
-    return value.copy() if isinstance(value, np.ndarray) else value
-
-
 def _name(fn):
     return f"`{getattr(fn, '__name__', type(fn).__name__)}`"
-
-
-def _parameter_names(fn, count):
-    try:
-        params = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        params = []
-    return [params[i] if i < len(params) else f"argument {i + 1}" for i in range(count)]
-
-
-def _exception_hint(err):
-    text = str(err)
-    if isinstance(err, (ValueError, IndexError)) and ("shape" in text or "broadcast" in text):
-        return "check the shapes of your intermediate arrays (print x.shape) and the axis you reduce over"
-    if isinstance(err, NameError):
-        return "a name is not defined: did you run the cell that defines it?"
-    return ""
-
-
-@contextmanager
-def _numpy_warnings():
-    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn"):
-        warnings.simplefilter("always", RuntimeWarning)
-        yield caught
-
-
-def _matching_mistake(actual, expected, mistakes, args, kwargs, pick, overflowed=False):
-    """The hint of the first mistake that reproduces `actual` (and, if `overflowed`, overflows as well)."""
-    for mistake in mistakes:
-        try:
-            with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore", over="warn"):
-                warnings.simplefilter("always", RuntimeWarning)
-                wrong = mistake.fn(*[_copy(a) for a in args], **{k: _copy(v) for k, v in kwargs.items()})
-            if pick is not None:
-                wrong = wrong[pick]
-        except Exception:  # a variant that cannot run on this case explains nothing
-            continue
-        if not _same_output(actual, wrong):
-            continue
-        if overflowed:
-            if any("overflow" in str(w.message) for w in caught):
-                return mistake.hint
-        elif not _same_output(wrong, expected):
-            return mistake.hint
-    return ""
-
-
-def _same_output(actual, wrong):
-    if isinstance(actual, (tuple, list)) or isinstance(wrong, (tuple, list)):
-        if not (isinstance(actual, (tuple, list)) and isinstance(wrong, (tuple, list))) or len(actual) != len(wrong):
-            return False
-        return all(_same_output(a, w) for a, w in zip(actual, wrong))
-    try:
-        a = np.asarray(actual, dtype=np.float64)
-        w = np.asarray(wrong, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return a.shape == w.shape and bool(np.allclose(a, w, rtol=1e-6, atol=1e-9, equal_nan=True))
-
-
-def _generic_hint(mismatch, actual, expected):
-    if mismatch.kind == "shape":
-        a, e = np.shape(actual), np.shape(expected)
-        if len(a) < len(e):
-            return "you reduced over an axis that should stay (keepdims=True?), or reduced too much"
-        if a == e[::-1]:
-            return "your output is transposed"
-        return "check which axis you reduce over and whether the output should keep the input's shape"
-    if mismatch.kind == "dtype":
-        return "keep float64 throughout: no .astype(np.float32), and no integer arithmetic on the result"
-    if mismatch.kind == "nonfinite":
-        return "an exp or a log blew up: use the numerically stable form of the formula"
-    if mismatch.kind == "value":
-        a = np.asarray(actual, dtype=np.float64)
-        e = np.asarray(expected, dtype=np.float64)
-        if a.shape == e.shape and a.size > 1 and np.allclose(a, -e, rtol=1e-6, atol=1e-9):
-            return "your result has the wrong sign"
-        if a.shape == e.shape and a.size > 0 and not np.allclose(e, 0):
-            ratio = a / np.where(e == 0, np.nan, e)
-            finite = ratio[np.isfinite(ratio)]
-            if finite.size and np.allclose(finite, finite[0], rtol=1e-6) and not np.isclose(finite[0], 1):
-                return f"your result is the expected one times a constant (~{finite[0]:.4g}): a missing or extra factor (mean vs sum? a 2 or 1/N?)"
-    return ""
-
-
-class _LibraryWatch:
-    """Notice learner code that calls torch, scipy & co. (statically and while it runs)."""
-
-    def __init__(self, fn, enabled=True):
-        self.fn = fn
-        self.enabled = enabled
-        self.used = set()
-
-    def __enter__(self):
-        if self.enabled:
-            self.used |= _libraries_referenced(self.fn)
-            self._previous = sys.getprofile()
-            sys.setprofile(self._profile)
-        return self
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            sys.setprofile(self._previous)
-        return False
-
-    def _profile(self, frame, event, arg):
-        if event == "call":
-            library = _library_of(frame.f_globals.get("__name__", ""))
-        elif event == "c_call":
-            library = _library_of(getattr(arg, "__module__", None) or "")
-        else:
-            return
-        if library:
-            self.used.add(library)
-
-
-def _library_of(module_name):
-    root = module_name.split(".", 1)[0]
-    return root if root in FORBIDDEN_LIBRARIES else ""
-
-
-def _libraries_referenced(fn, depth=3, seen=None):
-    """Forbidden libraries that fn's code (and helpers it calls, defined alongside it) refers to by name."""
-    seen = seen if seen is not None else set()
-    code = getattr(fn, "__code__", None)
-    if code is None or id(code) in seen or depth == 0:
-        return set()
-    seen.add(id(code))
-    namespace = getattr(fn, "__globals__", {})
-    found = set()
-    for name in code_names(code):
-        value = namespace.get(name)
-        if value is None:
-            continue
-        module = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None) or ""
-        if _library_of(module):
-            found.add(_library_of(module))
-        elif inspect.isfunction(value) and getattr(value, "__module__", None) == getattr(fn, "__module__", None):
-            found |= _libraries_referenced(value, depth - 1, seen)
-    return found
-
-
-def code_names(code):
-    """Every global or attribute name a code object (and the functions nested in it) refers to."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if inspect.iscode(const):
-            names |= code_names(const)
-    return names

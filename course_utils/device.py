@@ -25,6 +25,13 @@ def device():
     return torch.device("cpu")
 
 
+def reference_device():
+    """Where the float64 references run, as a string: the course device, or the CPU when that device
+    has no float64 (Apple's mps)."""
+    dev = device()
+    return "cpu" if dev.type == "mps" else str(dev)
+
+
 def _requested_device(torch, requested):
     try:
         chosen = torch.device(requested)
