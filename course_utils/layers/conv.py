@@ -6,10 +6,12 @@ w is OIHW (C_out, C_in, KH, KW), b is (C_out,) or None. stride, padding and dila
 (h, w) pair. Like torch, "convolution" here is cross-correlation: the kernel is not flipped.
 
 How it is fast: the padded input is viewed (no copy) as every receptive field at once with
-`as_strided`; one copy turns that view into the im2col matrix of shape (N*OH*OW, C_in*KH*KW), and the
-whole layer is one matrix product with the (C_in*KH*KW, C_out) weight matrix. The backward pass is two
-more matrix products and a col2im that adds each kernel offset's slice back into the input gradient
-(KH*KW strided additions, so overlapping windows accumulate).
+`as_strided`; one copy turns that view into the im2col matrix of shape (C_in*KH*KW, N*OH*OW), and the
+whole layer is one matrix product with the (C_out, C_in*KH*KW) weight matrix. The columns are laid out
+channel- and kernel-offset-major (the last axis runs along an output row), so both the im2col copy and
+the col2im additions walk memory in order. The backward pass is two more matrix products and a col2im
+that adds each kernel offset's slice back into the input gradient (KH*KW strided additions, so
+overlapping windows accumulate). A 1x1 convolution with stride 1 skips im2col altogether.
 """
 
 import numpy as np
@@ -30,11 +32,11 @@ def conv2d_output_size(H, K, stride=1, padding=0, dilation=1):
 
 
 def _windows(xp, KH, KW, OH, OW, sh, sw, dh, dw):
-    """A view of shape (N, OH, OW, C, KH, KW) of the padded input xp (N, C, Hp, Wp): every window."""
+    """A view of shape (C, KH, KW, N, OH, OW) of the padded input xp (N, C, Hp, Wp): every window."""
     n_s, c_s, h_s, w_s = xp.strides
     N, C = xp.shape[:2]
-    return as_strided(xp, shape=(N, OH, OW, C, KH, KW),
-                      strides=(n_s, h_s * sh, w_s * sw, c_s, h_s * dh, w_s * dw), writeable=False)
+    return as_strided(xp, shape=(C, KH, KW, N, OH, OW),
+                      strides=(c_s, h_s * dh, w_s * dw, n_s, h_s * sh, w_s * sw), writeable=False)
 
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
@@ -64,34 +66,36 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     else:
         xp = np.ascontiguousarray(x, dtype=dtype)
     K = C * KH * KW
+    w2 = w.reshape(O, K).astype(dtype, copy=False)
+    bias = None if b is None else np.asarray(b, dtype=dtype)
     if KH == KW == 1 and sh == sw == 1 and ph == pw == 0:
-        # A 1x1 convolution is a matrix product over channels: no im2col needed.
+        # A 1x1 convolution with stride 1 is a matrix product over channels: no im2col needed.
         cols = None
-        out = np.matmul(w.reshape(O, C).astype(dtype, copy=False), xp.reshape(N, C, H * W))
+        out = np.matmul(w2, xp.reshape(N, C, H * W))                        # (N, O, H*W)
+        if bias is not None:
+            out += bias[:, None]
         out = out.reshape(N, O, OH, OW)
     else:
-        cols = np.ascontiguousarray(_windows(xp, KH, KW, OH, OW, sh, sw, dh, dw)).reshape(N * OH * OW, K)
-        out = cols @ w.reshape(O, K).T.astype(dtype, copy=False)            # (N*OH*OW, O)
-        out = out.reshape(N, OH, OW, O).transpose(0, 3, 1, 2)
-    if b is not None:
-        out = out + np.asarray(b, dtype=dtype).reshape(1, O, 1, 1)
-    else:
-        out = np.ascontiguousarray(out)
-    cache = (x.shape, xp if cols is None else None, cols, w, b is not None,
-             (sh, sw), (ph, pw), (dh, dw), (OH, OW))
+        cols = np.ascontiguousarray(_windows(xp, KH, KW, OH, OW, sh, sw, dh, dw)).reshape(K, N * OH * OW)
+        out = w2 @ cols                                                     # (O, N*OH*OW)
+        if bias is not None:
+            out += bias[:, None]
+        out = np.ascontiguousarray(out.reshape(O, N, OH, OW).transpose(1, 0, 2, 3))
+    cache = (x.shape, xp if cols is None else None, cols, w2, b is not None,
+             (KH, KW), (sh, sw), (ph, pw), (dh, dw), (OH, OW))
     return out, cache
 
 
 def conv2d_backward(dout, cache):
     """Gradients (dx, dw, db) of sum(out * dout) for conv2d_forward; db is None if there was no bias."""
-    x_shape, xp, cols, w, has_bias, (sh, sw), (ph, pw), (dh, dw), (OH, OW) = cache
+    x_shape, xp, cols, w2, has_bias, (KH, KW), (sh, sw), (ph, pw), (dh, dw), (OH, OW) = cache
     N, C, H, W = x_shape
-    O, _, KH, KW = w.shape
-    K = C * KH * KW
+    O, K = w2.shape
+    w_shape = (O, C, KH, KW)
     dout = np.asarray(dout)
     if dout.shape != (N, O, OH, OW):
         raise ValueError(f"dout has shape {dout.shape}, expected {(N, O, OH, OW)}")
-    dtype = np.result_type(dout, w)
+    dtype = np.result_type(dout, w2)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     if cols is None:                                                      # the 1x1, stride-1 case
         d = dout.reshape(N, O, OH * OW)
@@ -99,20 +103,19 @@ def conv2d_backward(dout, cache):
         dw_ = np.zeros((O, C), dtype=dtype)
         for n in range(N):
             dw_ += d[n] @ x2[n].T
-        dx = np.matmul(w.reshape(O, C).T, d).reshape(N, C, H, W)
-        return dx, dw_.reshape(w.shape), db
-    d2 = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(N * OH * OW, O)
-    dw_ = (d2.T @ cols).reshape(w.shape)
-    dcols = (d2 @ w.reshape(O, K)).reshape(N, OH, OW, C, KH, KW)
+        dx = np.matmul(w2.T, d).reshape(N, C, H, W)
+        return dx, dw_.reshape(w_shape), db
+    d2 = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(O, N * OH * OW)
+    dw_ = (d2 @ cols.T).reshape(w_shape)
+    dcols = (w2.T @ d2).reshape(C, KH, KW, N, OH, OW)
     # col2im: each kernel offset (i, j) saw a strided slice of the padded input; add its gradient back.
-    Hp, Wp = H + 2 * ph, W + 2 * pw
-    dxp = np.zeros((N, C, Hp, Wp), dtype=dtype)
-    dcols = dcols.transpose(0, 3, 4, 5, 1, 2)                              # (N, C, KH, KW, OH, OW) view
+    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dtype)
+    dxp_t = dxp.transpose(1, 0, 2, 3)                                     # (C, N, Hp, Wp) view
     for i in range(KH):
         hi = i * dh
         for j in range(KW):
             wj = j * dw
-            dxp[:, :, hi:hi + sh * (OH - 1) + 1:sh, wj:wj + sw * (OW - 1) + 1:sw] += dcols[:, :, i, j]
+            dxp_t[:, :, hi:hi + sh * (OH - 1) + 1:sh, wj:wj + sw * (OW - 1) + 1:sw] += dcols[:, i, j]
     dx = dxp[:, :, ph:ph + H, pw:pw + W]
     if ph or pw:
         dx = np.ascontiguousarray(dx)

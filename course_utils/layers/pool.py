@@ -9,13 +9,13 @@ size; max pooling pads with -inf; average pooling divides by the full window, pa
 Ties in max pooling: torch sends a window's gradient to one position, the first maximum in row-major
 order within the window; so does this module (argmax picks the first).
 
-How it is fast: the windows are an `as_strided` view of the (padded) input, reduced in one call; when
-the windows tile the input exactly (stride = kernel, no padding, sizes divisible), a reshape replaces
-the strided view and the backward pass is a broadcast instead of a scatter.
+How it is fast: pooling windows are small, so instead of materialising every window the layers make
+one pass per kernel offset (i, j) over the output-sized strided slice of the input that this offset
+reads: a running sum (average) or running maximum with the offset where it was found (max). The
+backward passes add each offset's share back into the same slices, so overlapping windows accumulate.
 """
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 
 def _pair(v, name):
@@ -40,11 +40,6 @@ def _geometry(x, kernel_size, stride, padding):
     return (kh, kw), (sh, sw), (ph, pw), (OH, OW)
 
 
-def _tiles(k, s, p, O, H):
-    """True when the windows along one axis tile it exactly, from index 0, without padding."""
-    return k == s and p == 0 and O * k == H
-
-
 def _pad(x, ph, pw, value):
     if not (ph or pw):
         return x
@@ -54,23 +49,11 @@ def _pad(x, ph, pw, value):
     return xp
 
 
-def _windows(xp, kh, kw, OH, OW, sh, sw):
-    """(N, C, OH, OW, kh, kw) view of every pooling window of xp."""
-    n_s, c_s, h_s, w_s = xp.strides
-    N, C = xp.shape[:2]
-    return as_strided(xp, shape=(N, C, OH, OW, kh, kw),
-                      strides=(n_s, c_s, h_s * sh, w_s * sw, h_s, w_s), writeable=False)
-
-
-def _scatter(dwin, x_shape, k, s, p, O):
-    """Add window gradients dwin (N, C, OH, OW, kh, kw) back into a gradient of the input's shape."""
-    (kh, kw), (sh, sw), (ph, pw), (OH, OW) = k, s, p, O
-    N, C, H, W = x_shape
-    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dwin.dtype)
+def _offsets(kh, kw, sh, sw, OH, OW):
+    """For each kernel offset (i, j) in row-major order, the slices of the padded input it reads."""
     for i in range(kh):
         for j in range(kw):
-            dxp[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] += dwin[..., i, j]
-    return dxp[:, :, ph:ph + H, pw:pw + W]
+            yield np.s_[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
@@ -78,30 +61,44 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     x = np.asarray(x, dtype=np.result_type(x, np.float64))
     k, s, p, O = _geometry(x, kernel_size, stride, padding)
     (kh, kw), (sh, sw), (ph, pw), (OH, OW) = k, s, p, O
-    N, C, H, W = x.shape
-    if _tiles(kh, sh, ph, OH, H) and _tiles(kw, sw, pw, OW, W):
-        win = x.reshape(N, C, OH, kh, OW, kw).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, OH, OW, kh * kw)
-    else:
-        xp = _pad(x, ph, pw, -np.inf)
-        win = _windows(xp, kh, kw, OH, OW, sh, sw).reshape(N, C, OH, OW, kh * kw)
-    arg = win.argmax(axis=-1)
-    out = np.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
-    return out, (x.shape, arg, k, s, p, O)
+    xp = _pad(x, ph, pw, -np.inf)
+    offsets = _offsets(kh, kw, sh, sw, OH, OW)
+    out = xp[next(offsets)].copy()
+    for sl in offsets:
+        np.maximum(out, xp[sl], out=out)       # a NaN propagates, as in torch
+    return out, (x.shape, xp, out, k, s, p, O)
 
 
 def max_pool2d_backward(dout, cache):
-    """Gradient of sum(out * dout) w.r.t. x: each window's gradient goes to its (first) maximum."""
-    x_shape, arg, k, s, p, O = cache
+    """Gradient of sum(out * dout) w.r.t. x: each window's gradient goes to its first maximum.
+
+    "First" is in row-major order within the window, as torch does, so that a window with tied maxima
+    (all zeros after a ReLU, say) sends its gradient to one element, not to every tied one.
+    """
+    x_shape, xp, out, k, s, p, O = cache
     (kh, kw), (sh, sw), (ph, pw), (OH, OW) = k, s, p, O
     N, C, H, W = x_shape
     dout = np.asarray(dout)
     if dout.shape != (N, C, OH, OW):
         raise ValueError(f"dout has shape {dout.shape}, expected {(N, C, OH, OW)}")
-    dwin = np.zeros((N, C, OH, OW, kh * kw), dtype=np.result_type(dout, np.float64))
-    np.put_along_axis(dwin, arg[..., None], dout[..., None], axis=-1)
-    if _tiles(kh, sh, ph, OH, H) and _tiles(kw, sw, pw, OW, W):
-        return dwin.reshape(N, C, OH, OW, kh, kw).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H, W)
-    return _scatter(dwin.reshape(N, C, OH, OW, kh, kw), x_shape, k, s, p, O)
+    dtype = np.result_type(dout, np.float64)
+    dxp = np.zeros(xp.shape, dtype=dtype)
+    overlap = sh < kh or sw < kw
+    nan_out = np.isnan(out)
+    has_nan = nan_out.any()
+    taken = np.zeros(out.shape, dtype=bool)    # windows whose maximum has been found already
+    hit = np.empty(out.shape, dtype=bool)
+    for sl in _offsets(kh, kw, sh, sw, OH, OW):
+        np.equal(xp[sl], out, out=hit)
+        if has_nan:
+            hit |= np.isnan(xp[sl]) & nan_out
+        np.greater(hit, taken, out=hit)         # a hit in a window not yet taken
+        taken |= hit
+        if overlap:                            # windows share elements: their gradients add up
+            dxp[sl] += dout * hit
+        else:                                  # each element is in at most one window
+            np.multiply(dout, hit, out=dxp[sl])
+    return np.ascontiguousarray(dxp[:, :, ph:ph + H, pw:pw + W]) if (ph or pw) else dxp
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
@@ -109,12 +106,12 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0):
     x = np.asarray(x, dtype=np.result_type(x, np.float64))
     k, s, p, O = _geometry(x, kernel_size, stride, padding)
     (kh, kw), (sh, sw), (ph, pw), (OH, OW) = k, s, p, O
-    N, C, H, W = x.shape
-    if _tiles(kh, sh, ph, OH, H) and _tiles(kw, sw, pw, OW, W):
-        out = x.reshape(N, C, OH, kh, OW, kw).mean(axis=(3, 5))
-    else:
-        xp = _pad(x, ph, pw, 0.0)
-        out = _windows(xp, kh, kw, OH, OW, sh, sw).mean(axis=(4, 5))
+    xp = _pad(x, ph, pw, 0.0)
+    offsets = _offsets(kh, kw, sh, sw, OH, OW)
+    out = xp[next(offsets)].copy()
+    for sl in offsets:
+        out += xp[sl]
+    out /= kh * kw
     return out, (x.shape, k, s, p, O)
 
 
@@ -127,12 +124,10 @@ def avg_pool2d_backward(dout, cache):
     if dout.shape != (N, C, OH, OW):
         raise ValueError(f"dout has shape {dout.shape}, expected {(N, C, OH, OW)}")
     g = dout / (kh * kw)
-    if _tiles(kh, sh, ph, OH, H) and _tiles(kw, sw, pw, OW, W):
-        dx = np.empty((N, C, OH, kh, OW, kw), dtype=g.dtype)
-        dx[...] = g[:, :, :, None, :, None]
-        return dx.reshape(N, C, H, W)
-    dwin = np.broadcast_to(g[..., None, None], (N, C, OH, OW, kh, kw))
-    return _scatter(dwin, x_shape, k, s, p, O)
+    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=g.dtype)
+    for sl in _offsets(kh, kw, sh, sw, OH, OW):
+        dxp[sl] += g
+    return np.ascontiguousarray(dxp[:, :, ph:ph + H, pw:pw + W]) if (ph or pw) else dxp
 
 
 def _adaptive_bounds(size, out):
