@@ -56,7 +56,7 @@ def _status(args):
 
 
 def _grade(args):
-    from course_utils.grading.batch import grade_batch, summary_line
+    from course_utils.grading.batch import SandboxRequired, grade_batch, summary_line
     from course_utils.grading.grade import GradeError
     from course_utils.grading.runner import Limits
 
@@ -65,8 +65,8 @@ def _grade(args):
     try:
         summary = grade_batch(args.source, args.submissions, args.out, workers=args.workers, limits=limits,
                               force=args.force, progress=not args.no_progress,
-                              log=lambda text: print(text, file=sys.stderr))
-    except (GradeError, FileNotFoundError) as err:
+                              log=lambda text: print(text, file=sys.stderr), sandboxed=not args.unsafe_no_sandbox)
+    except (GradeError, FileNotFoundError, SandboxRequired) as err:
         print(f"course grade: {err}", file=sys.stderr)
         return 2
     print(summary_line(summary))
@@ -108,9 +108,11 @@ def build_parser():
     grade.add_argument("--timeout", type=float, default=120, help="seconds per cell (default 120)")
     grade.add_argument("--total-timeout", type=float, default=600, help="seconds per submission (default 600)")
     grade.add_argument("--memory", type=int, default=4096,
-                       help="memory cap per kernel in MiB, address space (default 4096; 0 for none)")
+                       help="memory cap per submission in MiB, address space (default 4096; 0 for none)")
     grade.add_argument("--max-output", type=float, default=10, help="output cap per submission in MiB (default 10)")
     grade.add_argument("--force", action="store_true", help="grade again even submissions already graded")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="run student code without the bubblewrap sandbox (only for code you trust)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(run=_grade)
     return parser

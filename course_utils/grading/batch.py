@@ -1,21 +1,32 @@
-"""`course grade`: grade a folder of submissions in parallel, resumably.
+"""`course grade`: grade a folder of submissions in parallel, resumably, each in its own sandbox.
 
-* Each submission runs in its own sandboxed kernel (runner.py); `workers` run at once.
-* Each result is written to OUT/results/STUDENT.json atomically the moment it is known, so a crash
-  or Ctrl-C loses nothing; a re-run skips results whose source, submission and limits are
-  unchanged (unless `force`), and retries "grader error" ones.
+* `workers` grader processes run at once; each grades one submission at a time: it starts the
+  submission's sandboxed worker (session.py), drives it through the lesson, and runs the checks
+  itself (grade.py). No student code runs in a grader process.
+* Each result is written to OUT/results/STUDENT.json, sealed (seal.py) and atomically, the moment it
+  is known, so a crash or Ctrl-C loses nothing. A re-run keeps a result only if its seal is valid and
+  its source, submission, limits and grader version are unchanged (unless `force`); "grader error"
+  results are always tried again.
 * The reports (gradebook.csv, grades.json, feedback/) are rebuilt from OUT/results/ at the end of
   every run, interrupted runs included.
 """
 
-import asyncio
+import concurrent.futures as futures
 import datetime
+import json
+import multiprocessing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils.grading import grade, report, runner, submissions
+from course_utils.grading import grade, isolation, report, runner, seal, submissions
 
 RESULTS = "results"
+SANDBOXED = "bubblewrap"
+UNSANDBOXED = "none (--unsafe-no-sandbox)"
+
+
+class SandboxRequired(RuntimeError):
+    pass
 
 
 @dataclass
@@ -26,6 +37,7 @@ class BatchSummary:
     statuses: dict = field(default_factory=dict)
     out: Path = None
     problems: list = field(default_factory=list)
+    sandbox: str = SANDBOXED
 
     @property
     def exit_code(self):
@@ -40,132 +52,158 @@ def _version():
     return __version__
 
 
-def _record(student, sub, source, limits, **fields):
+def _record(student, sub, source, limits, sandbox, **fields):
     base = {"student": student, "status": None, "message": "",
             "submission": [str(p) for p in sub.paths], "submission_sha256": sub.sha256(),
             "source": source.name, "source_sha256": source.sha256,
-            "grader": {"version": _version(), "limits": limits.as_dict()},
+            "grader": {"version": _version(), "limits": limits.as_dict(), "sandbox": sandbox},
             "exercises": [], "max_points": {}, "notes": [], "seconds": 0.0,
             "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     base.update(fields)
     return base
 
 
-def _reusable(path, sub, source, limits):
-    import json
+def _reusable(path, sub, source, limits, sandbox, key):
+    """The record at `path` if this grader sealed it for exactly this submission and set-up; else None.
 
+    Returns (record or None, why it was not kept or None).
+    """
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
     except (OSError, ValueError):
-        return None
+        return None, "unreadable"
+    if not seal.is_sealed(old, key):
+        return None, "not sealed by this grader"
+    grader = old.get("grader") or {}
     same = (old.get("source_sha256") == source.sha256 and old.get("submission_sha256") == sub.sha256()
-            and old.get("grader", {}).get("limits") == limits.as_dict()
-            and old.get("grader", {}).get("version") == _version()
-            and old.get("status") not in (runner.GRADER_ERROR, None))
-    return old if same else None
+            and grader.get("limits") == limits.as_dict() and grader.get("version") == _version()
+            and grader.get("sandbox") == sandbox and old.get("status") not in (runner.GRADER_ERROR, None))
+    return (old, None) if same else (None, None)
 
 
 def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=None, force=False,
-                progress=True, log=print, env=None):
+                progress=True, log=print, sandboxed=True):
     """Grade every submission in `submissions_dir` against `source_path`; write OUT. Returns a BatchSummary."""
     limits = limits or runner.Limits()
     workers = workers or runner.default_workers()
+    if sandboxed:
+        problem = isolation.probe()
+        if problem:
+            raise SandboxRequired(f"cannot sandbox the submissions: {problem}. Install bubblewrap (make sandbox), "
+                                  "grade in the container of docs/grading.md, or pass --unsafe-no-sandbox to run "
+                                  "student code unconfined (only for code you trust)")
+    sandbox = SANDBOXED if sandboxed else UNSANDBOXED
+    if not sandboxed:
+        log("WARNING: --unsafe-no-sandbox: student code runs as your user, can read your files and reach the "
+            "network. Use it only for code you trust; the gradebook records this mode.")
     source = grade.load_source(source_path)
     out_dir = Path(out_dir)
     subs = submissions.discover(submissions_dir, source.name, exclude=[out_dir])
     results_dir = out_dir / RESULTS
     results_dir.mkdir(parents=True, exist_ok=True)
+    key = seal.grader_key()
     names = {sub.student: submissions.safe_name(sub.student) for sub in subs}
-    summary = BatchSummary(out=out_dir)
-    records = {}
-    jobs, job_subs = [], []
+    summary = BatchSummary(out=out_dir, sandbox=sandbox)
+    records, todo, distrusted = {}, [], []
 
     def finish(sub, record):
         records[sub.student] = record
-        report.atomic_write_json(results_dir / f"{names[sub.student]}.json", record)
+        report.atomic_write_json(results_dir / f"{names[sub.student]}.json", seal.sealed(record, key))
+        summary.graded += 1
 
     for sub in subs:
-        path = results_dir / f"{names[sub.student]}.json"
-        old = None if force else _reusable(path, sub, source, limits)
-        if old is not None:
-            records[sub.student] = old
-            summary.skipped += 1
-            continue
+        if not force:
+            old, why = _reusable(results_dir / f"{names[sub.student]}.json", sub, source, limits, sandbox, key)
+            if old is not None:
+                records[sub.student] = old
+                summary.skipped += 1
+                continue
+            if why:
+                distrusted.append(sub.student)
         problem = sub.problem
-        notebook = None
         if problem is None:
             notebook, problem = submissions.read_notebook(sub.path)
-        if problem is None:
-            problem = grade.submission_problem(source, notebook)
+            if problem is None:
+                problem = grade.submission_problem(source, notebook)
         if problem is not None:
-            finish(sub, _record(sub.student, sub, source, limits, status=problem[0], message=problem[1]))
-            summary.graded += 1
+            finish(sub, _record(sub.student, sub, source, limits, sandbox, status=problem[0], message=problem[1]))
             continue
-        steps, missing = grade.build_steps(source, notebook)
-        watch = grade.Watch()
-        jobs.append((steps, {"on_step": watch}))
-        job_subs.append((sub, steps, missing, watch))
+        todo.append(sub)
 
+    if distrusted:
+        log(f"{len(distrusted)} result file(s) were not sealed by this grader and are graded again: "
+            + ", ".join(distrusted[:5]) + (" ..." if len(distrusted) > 5 else ""))
     if summary.skipped:
         log(f"{summary.skipped} submission(s) already graded with this source and these limits: kept "
             "(--force to grade them again)")
     bar = None
-    if progress and jobs:
+    if progress and todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc="grading", unit="submission", dynamic_ncols=True)
+        bar = tqdm(total=len(todo), desc="grading", unit="submission", dynamic_ncols=True)
     failed = 0
-
-    def done(index, outcome):
-        nonlocal failed
-        sub, steps, missing, watch = job_subs[index]
-        scored = grade.score(source, steps, missing, outcome, watch)
-        record = _record(sub.student, sub, source, limits, seconds=round(outcome.seconds, 3),
-                         output_bytes=outcome.output_bytes, **scored)
-        finish(sub, record)
-        summary.graded += 1
-        if record["status"] != grade.GRADED:
-            failed += 1
-        if bar is not None:
-            bar.set_postfix({"failures": failed}, refresh=False)
-            bar.update(1)
-
     try:
-        if jobs:
-            asyncio.run(runner.run_pool(jobs, limits, workers=workers, on_done=done, scrub_env=True,
-                                        env={**runner.kernel_env(workers), **(env or {}),
-                                             **_device_env(limits)}))
+        if todo:
+            context = multiprocessing.get_context("spawn")  # grader processes share no state with this one
+            with futures.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
+                                             initializer=_init_grader) as pool:
+                pending = {pool.submit(_grade_one, str(source.path), str(sub.path), limits, sandboxed): sub
+                           for sub in todo}
+                try:
+                    for done in futures.as_completed(pending):
+                        sub = pending[done]
+                        try:
+                            scored = done.result()
+                        except Exception as err:  # a grader process failed: not the student's fault
+                            scored = {"status": runner.GRADER_ERROR, "message": f"the grader failed: {err}",
+                                      "exercises": []}
+                        record = _record(sub.student, sub, source, limits, sandbox, **scored)
+                        finish(sub, record)
+                        failed += record["status"] != grade.GRADED
+                        if bar is not None:
+                            bar.set_postfix({"not graded normally": failed}, refresh=False)
+                            bar.update(1)
+                except KeyboardInterrupt:
+                    for future in pending:
+                        future.cancel()
+                    raise
     except KeyboardInterrupt:
         summary.interrupted = True
         log("interrupted: finished results are saved; run the same command again to resume")
     finally:
         if bar is not None:
             bar.close()
-        _finalise(source, subs, records, names, out_dir, limits, summary, log, env)
+        _finalise(source, subs, records, names, out_dir, summary)
     return summary
 
 
-def _device_env(limits):
-    """Under a memory cap CUDA cannot initialise (it reserves a huge address space): grade on the CPU."""
-    import os
-
-    if limits.memory_mb and not os.environ.get("COURSE_DEVICE"):
-        return {"COURSE_DEVICE": "cpu"}
-    return {}
+_SOURCES = {}
 
 
-def _finalise(source, subs, records, names, out_dir, limits, summary, log, env):
-    max_points = {}
-    for record in records.values():
-        for exercise, value in (record.get("max_points") or {}).items():
-            if value is not None:
-                max_points.setdefault(exercise, value)
-        for entry in record.get("exercises", []):
-            if entry.get("max_points") is not None:
-                max_points.setdefault(entry["exercise"], entry["max_points"])
-    unknown = [e for e in source.exercises if e not in max_points]
-    if unknown and not summary.interrupted:
-        max_points.update(_reference_points(source, limits, env))
+def _init_grader():
+    """Each grader process uses one thread for torch: the workers are the parallelism."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _grade_one(source_path, notebook_path, limits, sandboxed):
+    """In a grader process: load the source once, read the submission, grade it."""
+    source = _SOURCES.get(source_path)
+    if source is None:
+        source = _SOURCES[source_path] = grade.load_source(source_path)
+    notebook, problem = submissions.read_notebook(notebook_path)
+    if problem is not None:
+        return {"status": problem[0], "message": problem[1], "exercises": []}
+    return grade.grade_notebook(source, notebook, limits, sandboxed=sandboxed)
+
+
+def _finalise(source, subs, records, names, out_dir, summary):
     rows = []
     for sub in subs:
         record = records.get(sub.student)
@@ -173,22 +211,15 @@ def _finalise(source, subs, records, names, out_dir, limits, summary, log, env):
             record = {"student": sub.student, "status": grade.NOT_GRADED, "message": "grading was interrupted",
                       "exercises": []}
         rows.append(record)
-    report.write_reports(out_dir, source.name, source.exercises, rows, max_points, names)
+    report.write_reports(out_dir, source.name, source.exercises, rows, dict(source.points), names,
+                         sandbox=summary.sandbox)
     summary.statuses = {}
     for record in rows:
         summary.statuses[record["status"]] = summary.statuses.get(record["status"], 0) + 1
 
 
-def _reference_points(source, limits, env):
-    """Points of exercises no submission reached: run the source's own solutions once, read the registry."""
-    steps, missing = grade.build_steps(source, source.notebook)
-    watch = grade.Watch()
-    runner.run_many([(steps, {"on_step": watch})], limits, workers=1, env={**(env or {}), **_device_env(limits)})
-    return {k: v for k, v in watch.points.items() if k in source.exercises and v is not None}
-
-
 def summary_line(summary):
     parts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
     return (f"{summary.graded} graded now, {summary.skipped} kept from before; statuses: {parts}. "
-            f"Wrote {summary.out / 'gradebook.csv'}, {summary.out / 'grades.json'}, {summary.out / 'feedback'}/")
-
+            f"Sandbox: {summary.sandbox}. Wrote {summary.out / 'gradebook.csv'}, {summary.out / 'grades.json'}, "
+            f"{summary.out / 'feedback'}/")

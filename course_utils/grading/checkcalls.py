@@ -20,6 +20,7 @@ class CheckCall:
     learners: list                  # learner names passed positionally, e.g. ["sigmoid"]
     kwargs: dict = field(default_factory=dict)  # literal keyword arguments, e.g. {"seed": 2026}
     line: int = 0
+    hidden: bool = False            # from the cell's hidden tests
 
 
 def parse_check_calls(source, where="check cell"):

@@ -1,45 +1,41 @@
-"""Grade one submission: run the student's solution cells inside the instructor's notebook, score it.
+"""Grade one submission: its solution cells run in a sandboxed worker, the verdict is computed here.
 
-The graded run is the *source* notebook, cell by cell, with each solution cell replaced by the
-student's cell(s) carrying the same exercise id. Everything else (setup, checks, hidden tests,
-demos) is the instructor's; nothing but solution cells is ever taken from a submission.
+The graded run follows the *source* notebook, cell by cell, with each solution cell replaced by the
+student's cell(s) carrying the same exercise id (each vetted first: vet.py). Nothing but solution
+cells is ever taken from a submission.
 
-    setup cells ...        instructor
-    [baseline]             grader: fingerprint the checkers (integrity.snapshot), learn check names/points
-    solution X             student's cell(s) for X (or the stub, if the submission has none)
-    check X                instructor's check cell, hidden tests removed
-    hidden X               the hidden tests of that check cell, run as a separate step
-    demo cells ...         instructor
+    lesson cells ...       instructor code, run in the worker (setup, demos); their errors do not score
+    solution X             the student's cell(s) for X (or the stub, if the submission has none)
+    check X                the instructor's check cell, visible calls and hidden tests, run HERE in the
+                           grader: each check body regenerates its inputs, computes the torch references,
+                           compares and writes the message; only its `c.call`s cross to the worker
     ...
 
-After every step from the baseline on, a user expression runs integrity.verify() in the same
-request; a changed identity, or a check cell that reports more results than it has check calls,
-stops the run with status "tampering". Check results count only when published by the
-instructor's check step for its own exercise; results printed anywhere else are ignored.
+The worker never receives a check cell, a hidden test, a seed or an instructor solution, and it
+hands back only plain data; nothing it prints or displays is read. Points come from the checks in
+the grader's own course package, never above each exercise's maximum.
 """
 
-import ast
 import hashlib
-import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils.grading import markers, runner
+from course_utils.grading import markers, runner, vet
+from course_utils.grading.checkcalls import CheckCellError, check_functions, parse_check_calls
 from course_utils.grading.markers import cell_source, course_meta
+from course_utils.grading.session import WorkerError, WorkerSession
 from course_utils.grading.submissions import NO_EXERCISES, WRONG_LESSON
 
 GRADED = "graded"
 MEMORY = "memory"
+CRASHED = "crashed"
 NOT_GRADED = "not graded"   # interrupted before this one was graded (only in reports)
 
 # Exercise statuses (besides the check's own passed / failed / not implemented).
 MISSING = "missing"
-ERROR = "error"
+REJECTED = "rejected"
 NOT_RUN = "not run"
-EX_TIMEOUT = "timeout"
-
-SNAPSHOT_EXPR = "__import__('course_utils.grading.integrity', fromlist=['snapshot']).snapshot(globals())"
-VERIFY_EXPR = "__import__('sys').modules['course_utils.grading.integrity'].verify(globals())"
 
 
 class GradeError(ValueError):
@@ -54,6 +50,10 @@ class SourceLesson:
     exercises: list                      # exercise ids in notebook order
     hidden_lines: list = field(default_factory=list)
     solution_lines: list = field(default_factory=list)
+    check_calls: dict = field(default_factory=dict)     # cell index -> [CheckCall], hidden ones marked
+    checks: dict = field(default_factory=dict)          # (exercise, check name) -> the check function
+    points: dict = field(default_factory=dict)          # exercise -> its maximum, from the course package
+    forbidden_names: set = field(default_factory=set)   # names solution cells may not use (vet.py)
 
     @property
     def name(self):
@@ -74,6 +74,7 @@ def load_source(path):
         raise GradeError(f"cannot read the source notebook {path}: {err}") from None
     exercises, hidden, solution, problems = [], [], [], []
     checks = set()
+    check_calls, instructor_code = {}, []
     for index, cell in enumerate(notebook.cells):
         exercise, role = course_meta(cell)
         source = cell_source(cell)
@@ -93,6 +94,12 @@ def load_source(path):
                 exercises.append(exercise)
             if role == "check":
                 checks.add(exercise)
+                try:
+                    check_calls[index] = _check_calls(source, index)
+                except (CheckCellError, markers.MarkerError) as err:
+                    problems.append(str(err))
+        if role != "solution":
+            instructor_code.append(source)
         if markers.region_bodies(source, markers.SOLUTION) and role != "solution":
             problems.append(f"cell {index} has a solution region but is not a solution cell: "
                             "its solution would run for every student")
@@ -103,10 +110,47 @@ def load_source(path):
             problems.append(f"exercise {exercise} has no check cell")
     if not exercises:
         problems.append("no cell carries an exercise id (metadata course.exercise / course.role)")
+    functions, points = _resolve_checks(check_calls, notebook, problems)
     if problems:
         raise GradeError(f"{path.name}: " + "; ".join(problems))
     return SourceLesson(path, notebook, hashlib.sha256(raw).hexdigest(), exercises,
-                        hidden_lines=_lines(hidden, 6), solution_lines=_lines(solution, 20))
+                        hidden_lines=_lines(hidden, 6), solution_lines=_lines(solution, 20),
+                        check_calls=check_calls, checks=functions, points=points,
+                        forbidden_names=vet.forbidden_bindings(instructor_code))
+
+
+def _check_calls(source, index):
+    visible, hidden = markers.split_hidden(source, where=f"cell {index}")
+    where = f"the check cell (cell {index + 1})"
+    calls = parse_check_calls(visible, where)
+    for call in parse_check_calls(hidden or "", where + ", hidden tests"):
+        call.hidden = True
+        calls.append(call)
+    return calls
+
+
+def _resolve_checks(check_calls, notebook, problems):
+    """(exercise, check name) -> the registered check, and each exercise's points; problems if unknown."""
+    by_name = {}
+    registry = check_functions()
+    for check in registry.values():
+        by_name.setdefault(check.__name__, []).append(check)
+    functions, points = {}, {}
+    for index, calls in check_calls.items():
+        exercise, _ = course_meta(notebook.cells[index])
+        for call in calls:
+            candidates = by_name.get(call.check, [])
+            chosen = next((c for c in candidates if c.exercise_id == exercise), candidates[0] if candidates else None)
+            if chosen is None:
+                problems.append(f"cell {index + 1} calls {call.check}, which is not a registered check")
+                continue
+            functions[(exercise, call.check)] = chosen
+        own = next((c for c in registry.values() if c.exercise_id == exercise), None)
+        if own is None:
+            problems.append(f"exercise {exercise} has no registered check in course_utils.checks")
+        else:
+            points[exercise] = float(own.points)
+    return functions, points
 
 
 def _lines(bodies, minimum):
@@ -138,112 +182,216 @@ def submission_problem(source, notebook):
                           "(cells copied into a new notebook lose their ids)")
 
 
-def build_steps(source, notebook):
-    """The steps of the graded run, and the exercises the submission has no cell for."""
+@dataclass
+class Plan:
+    """One graded run: what the worker executes, in order, and what the grader checks between cells."""
+
+    steps: list                   # ("cell", index, code) | ("solution", exercise, code, index) | ("check", exercise, calls)
+    missing: list                 # exercises the submission has no cell for
+    rejected: dict                # exercise -> why its cell(s) were not run (vetting)
+
+
+def plan(source, notebook):
+    """The steps of a graded run: the source's cells, the student's solution cells in place of the
+    instructor's, each vetted, and the check cells as CheckCalls the grader runs itself."""
     theirs = student_cells(notebook)
-    steps, missing = [], [e for e in source.exercises if e not in theirs]
-    used = {}
-    remaining_source = {}
+    steps, missing, rejected = [], [e for e in source.exercises if e not in theirs], {}
+    remaining = {}
     for cell in source.notebook.cells:
         exercise, role = course_meta(cell)
         if cell.cell_type == "code" and role == "solution":
-            remaining_source[exercise] = remaining_source.get(exercise, 0) + 1
-    baseline_done = False
-
-    def add(step):
-        if baseline_done:
-            step.user_expressions = {"integrity": VERIFY_EXPR}
-        steps.append(step)
-
+            remaining[exercise] = remaining.get(exercise, 0) + 1
+    used = {}
     for index, cell in enumerate(source.notebook.cells):
         if cell.cell_type != "code":
             continue
         exercise, role = course_meta(cell)
-        source_text = cell_source(cell)
+        text = cell_source(cell)
         if role == "solution":
-            if not baseline_done:
-                steps.append(_baseline_step())
-                baseline_done = True
-            remaining_source[exercise] -= 1
+            remaining[exercise] -= 1
             mine = theirs.get(exercise)
-            if not mine:  # missing: the stub, so the check reports and demos skip cleanly
-                add(runner.Step(markers.student_source(source_text, "code", exercise), kind="solution",
-                                exercise=exercise, cell_index=index))
+            if not mine:  # missing: the stub, so the check reports "not implemented" and demos skip cleanly
+                steps.append(("solution", exercise, markers.student_source(text, "code", exercise), index))
                 continue
             k = used.get(exercise, 0)
-            chunk = mine[k:k + 1] if remaining_source[exercise] > 0 else mine[k:]
+            chunk = mine[k:k + 1] if remaining[exercise] > 0 else mine[k:]
             used[exercise] = k + len(chunk)
             for code in chunk:
-                add(runner.Step(code, kind="solution", exercise=exercise, cell_index=index))
+                problems = vet.vet(code, source.forbidden_names)
+                if problems:
+                    rejected.setdefault(exercise, vet.describe(problems))
+                    continue
+                steps.append(("solution", exercise, code, index))
         elif role == "check":
-            public, hidden = markers.split_hidden(source_text)
-            add(runner.Step(public, kind="check", exercise=exercise, cell_index=index, collect=True))
-            if hidden:
-                add(runner.Step(hidden, kind="hidden", exercise=exercise, cell_index=index, collect=True))
-        else:
-            add(runner.Step(source_text, kind="cell", cell_index=index))
-    return steps, missing
+            steps.append(("check", exercise, source.check_calls[index]))
+        elif text.strip():
+            steps.append(("cell", index, text))
+    return Plan(steps, missing, rejected)
 
 
-def _baseline_step():
-    return runner.Step("", kind="baseline", silent=True, user_expressions={"baseline": SNAPSHOT_EXPR})
+class _Run:
+    """The state of one graded run, filled in as the steps go."""
+
+    def __init__(self, source, the_plan):
+        self.source = source
+        self.plan = the_plan
+        self.results = {}          # exercise -> the CheckResult of its visible calls (first failure, or the last)
+        self.hidden_failed = set()
+        self.solution_errors = {}  # exercise -> error dict of its solution cell
+        self.instructor_errors = []
+        self.stop = None           # (status, message) when the run ended early
+        self.student_code_ran = False
 
 
-class Watch:
-    """The on_step callback of a graded run: reads the baseline, verifies integrity, counts results."""
+def run_plan(source, the_plan, session, limits, deadline):
+    """Drive the worker through the plan; returns the _Run. WorkerErrors end the run as a status."""
+    from course_utils.remote import LearnerRef, RemoteChannel
 
-    def __init__(self):
-        self.baseline = None
-
-    def __call__(self, step_outcome, run_outcome):
-        step = step_outcome.step
-        if step.kind == "baseline":
-            self.baseline = _json_expression(step_outcome.expressions.get("baseline"))
-            if not isinstance(self.baseline, dict):
-                return runner.GRADER_ERROR, "could not fingerprint the checkers before the first solution cell"
-            return None
-        if self.baseline is None or not step.user_expressions:
-            return None
-        changed = _json_expression(step_outcome.expressions.get("integrity"))
-        if changed is None:
-            return runner.TAMPERING, f"the integrity check could not run after {step.describe()}"
-        if changed:
-            return runner.TAMPERING, (f"after {step.describe()}, these were no longer the originals: "
-                                      + ", ".join(changed[:5]))
-        if step.kind == "check":
-            mine = [r for r in step_outcome.results if r["exercise"] == step.exercise]
-            expected = self.expected_results(step.code)
-            if expected is not None and len(mine) > expected:
-                return runner.TAMPERING, (f"{step.describe()} reported {len(mine)} results for {step.exercise} "
-                                          f"from {expected} check call(s)")
-        return None
-
-    def expected_results(self, code):
-        names = set(self.baseline.get("check_names") or ())
+    run = _Run(source, the_plan)
+    checks = source.checks
+    channel = RemoteChannel(session.transport, limit=None)
+    for step in the_plan.steps:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            run.stop = (runner.TIMEOUT, f"the whole submission ran longer than {limits.total_timeout:.0f} s")
+            break
+        timeout = min(limits.cell_timeout, remaining)
         try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            return None
-        calls = 0
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                func = node.func
-                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-                calls += name in names
-        return max(calls, 1)
+            if step[0] == "cell":
+                reply = session.run_cell(step[2], f"<cell {step[1] + 1}>", timeout)
+                if not reply.get("ok"):
+                    run.instructor_errors.append((step[1], reply.get("error") or {}))
+            elif step[0] == "solution":
+                _, exercise, code, index = step
+                run.student_code_ran = True
+                reply = session.run_cell(code, f"<cell solution {exercise}>", timeout)
+                if not reply.get("ok"):
+                    run.solution_errors.setdefault(exercise, reply.get("error") or {})
+            else:
+                _, exercise, calls = step
+                for call in calls:
+                    check = checks[(exercise, call.check)]
+                    learners = [LearnerRef(name) for name in call.learners]
+                    result, _ = check.evaluate(*learners, channel=channel, **call.kwargs)
+                    if call.hidden:
+                        if result.status != "passed":
+                            run.hidden_failed.add(exercise)
+                    elif exercise not in run.results or run.results[exercise].status == "passed":
+                        run.results[exercise] = result
+        except WorkerError as err:
+            run.stop = _stop_for(err, step, run)
+            break
+    return run
 
-    @property
-    def points(self):
-        return dict((self.baseline or {}).get("points") or {})
+
+def _stop_for(err, step, run):
+    where = _describe_step(step)
+    if err.kind == "timeout":
+        return runner.TIMEOUT, f"{where} ran longer than the time limit; grading stopped there"
+    if err.kind == "output":
+        return runner.OUTPUT, err.detail
+    if err.kind == "died":
+        if err.detail.startswith("memory"):
+            return MEMORY, f"the worker running your code died during {where}: {err.detail}"
+        return CRASHED, f"the worker running your code died during {where}: {err.detail}"
+    return runner.GRADER_ERROR, f"{where}: {err.kind}: {err.detail}"
 
 
-def _json_expression(text):
-    if not isinstance(text, str):
-        return None
-    try:
-        return json.loads(ast.literal_eval(text))
-    except (ValueError, SyntaxError, TypeError):
-        return None
+def _describe_step(step):
+    if step[0] == "solution":
+        return f"your solution cell for {step[1]}"
+    if step[0] == "check":
+        return f"the check of {step[1]}"
+    return f"cell {step[1] + 1} of the lesson"
+
+
+def grade_notebook(source, notebook, limits, *, sandboxed=True, retries=2):
+    """Grade one submission's notebook; the scored fields of its record (status, exercises, ...)."""
+    the_plan = plan(source, notebook)
+    attempts = 0
+    while True:
+        attempts += 1
+        started = time.monotonic()
+        session = WorkerSession(limits, sandboxed=sandboxed)
+        try:
+            session.start()
+        except WorkerError as err:
+            if attempts <= retries:
+                continue
+            return {"status": runner.GRADER_ERROR, "message": f"the sandbox could not start: {err.detail}",
+                    "exercises": [], "notes": [], "attempts": attempts}
+        try:
+            run = run_plan(source, the_plan, session, limits, started + limits.total_timeout)
+        finally:
+            output_bytes = session.output_bytes
+            session.close()
+        # A worker that died before any student code ran is the infrastructure's fault: try again.
+        if run.stop and not run.student_code_ran and run.stop[0] in (CRASHED, MEMORY, runner.GRADER_ERROR) \
+                and attempts <= retries:
+            continue
+        scored = score(source, the_plan, run)
+        scored.update(seconds=round(time.monotonic() - started, 3), output_bytes=output_bytes, attempts=attempts)
+        return scored
+
+
+def score(source, the_plan, run):
+    """Turn a run into {status, message, exercises: [...], notes: [...], max_points: {...}}."""
+    redact = Redactor(source)
+    own_code = "\n".join(step[2] for step in the_plan.steps if step[0] == "solution")
+    exercises = [_entry(exercise, source, the_plan, run) for exercise in source.exercises]
+    for entry in exercises:
+        entry["message"] = redact(runner.short(entry["message"], 600), own_code)
+        entry["hint"] = redact(runner.short(entry["hint"], 400), own_code)
+    notes = []
+    if the_plan.missing:
+        notes.append("no cell for " + ", ".join(the_plan.missing))
+    if run.instructor_errors:  # for the instructor: the lesson's own cells failed after this student's code ran
+        notes.append("lesson cells that raised: " + ", ".join(
+            f"cell {index + 1} ({error.get('type', 'error')})" for index, error in run.instructor_errors[:5]))
+    status, message = run.stop if run.stop else (GRADED, "")
+    return {"status": status, "message": redact(runner.short(message, 600), own_code), "exercises": exercises,
+            "notes": notes, "max_points": {e: source.points[e] for e in source.exercises}}
+
+
+def _entry(exercise, source, the_plan, run):
+    entry = {"exercise": exercise, "status": NOT_RUN, "points": 0.0, "max_points": source.points[exercise],
+             "message": "", "hint": "", "device": "", "cases": None, "max_error": None}
+    if exercise in the_plan.rejected:
+        entry.update(status=REJECTED, message=(
+            f"your solution cell for {exercise} was not run, because it breaks the rules for solution cells "
+            f"({the_plan.rejected[exercise]}). Exercises use NumPy and math only; see the lesson's introduction"))
+        return entry
+    if exercise in the_plan.missing:
+        entry.update(status=MISSING, message=f"your notebook has no solution cell for {exercise} (a cell whose "
+                                             "metadata carries this exercise id); it scores 0")
+        return entry
+    result = run.results.get(exercise)
+    if result is None:
+        entry["message"] = f"not run: grading stopped before this check ({run.stop[0] if run.stop else 'stopped'})"
+        return entry
+    entry.update(status=result.status, message=result.message, hint=result.hint, device=result.device,
+                 cases=result.cases, max_error=result.max_error)
+    error = run.solution_errors.get(exercise)
+    if error and result.status != "passed":
+        entry["message"] = _error_message("your solution cell", error) + "; then the check said: " + result.message
+    if result.status == "passed":
+        if exercise in run.hidden_failed:
+            entry.update(status="failed", hint="", message=(
+                "your code passes the visible check but fails the hidden tests: test it on more cases "
+                "(edge cases, other shapes)"))
+        else:
+            entry["points"] = float(min(result.points, source.points[exercise]))
+    return entry
+
+
+def _error_message(where, error):
+    kind, text = error.get("type") or "an error", error.get("message") or ""
+    if kind == "SystemExit":
+        return f"{where} raised SystemExit: a notebook cell cannot exit; return a value instead"
+    if kind == "Timeout":
+        return f"{where} ran longer than the time limit"
+    line = f" at line {error['line']}" if error.get("line") else ""
+    return f"{where} raised {kind}{line}: {text}" if text else f"{where} raised {kind}{line}"
 
 
 # -- scoring -------------------------------------------------------------------------------------
@@ -263,111 +411,3 @@ class Redactor:
             if line in text:
                 text = text.replace(line, "[instructor code removed]")
         return text
-
-
-def score(source, steps, missing, outcome, watch):
-    """Turn a run into {status, message, exercises: [...], notes: [...], max_points: {...}}."""
-    redact = Redactor(source)
-    points = watch.points
-    own_code = "\n".join(s.code for s in steps if s.kind == "solution")
-    exercises, notes = [], []
-    memory = False
-    for exercise in source.exercises:
-        entry = _exercise_entry(exercise, outcome, missing, points)
-        entry["message"] = redact(runner.short(entry.get("message", ""), 600), own_code)
-        entry["hint"] = redact(runner.short(entry.get("hint", ""), 400), own_code)
-        memory |= "MemoryError" in entry["message"]
-        exercises.append(entry)
-    ignored = sum(s.foreign_results for s in outcome.steps if s.step.kind == "solution")
-    if ignored:
-        notes.append(f"{ignored} check result(s) published by solution cells were ignored (only the "
-                     "instructor's check cells count)")
-    memory |= any(s.ename == "MemoryError" for s in outcome.steps)
-    timeouts = [s for s in outcome.steps if s.status == "timeout"]
-    if outcome.stop:
-        status, message = outcome.stop, outcome.stop_detail
-        if status == runner.GRADER_ERROR and "\n" in message:  # the traceback is for the instructor only
-            notes.append(message)
-            message = message.splitlines()[0]
-    elif timeouts:
-        status = runner.TIMEOUT
-        message = "; ".join(f"{s.step.describe()} {_timeout_text(s)}" for s in timeouts[:3])
-    elif memory:
-        status, message = MEMORY, "your code ran out of memory (MemoryError) under the grader's memory cap"
-    else:
-        status, message = GRADED, ""
-    if missing:
-        notes.append("no cell for " + ", ".join(missing))
-    return {"status": status, "message": redact(runner.short(message, 600), own_code), "exercises": exercises,
-            "notes": notes, "max_points": points}
-
-
-def _exercise_entry(exercise, outcome, missing, points):
-    entry = {"exercise": exercise, "status": NOT_RUN, "points": 0.0, "max_points": points.get(exercise),
-             "message": "", "hint": "", "device": "", "cases": None, "max_error": None}
-    if exercise in missing:
-        entry.update(status=MISSING, message=f"your notebook has no solution cell for {exercise} (a cell whose "
-                                             "metadata carries this exercise id); it scores 0")
-        _mark_result(entry, outcome, exercise, keep_status=True)
-        return entry
-    solutions = outcome.step_outcomes("solution", exercise)
-    checks = outcome.step_outcomes("check", exercise)
-    hidden = outcome.step_outcomes("hidden", exercise)
-    solution_error = next((s for s in solutions if s.status == "error"), None)
-    if not checks or any(c.status in ("not run", "stopped") for c in checks):
-        entry["message"] = f"not run: grading stopped before this check finished ({outcome.stop or 'stopped'})"
-        return entry
-    if outcome.stop == runner.TAMPERING and outcome.steps[outcome.stopped_at] in checks + hidden:
-        entry.update(status=ERROR, message="not scored: tampering with the checker was detected in this check")
-        return entry
-    timed_out = next((c for c in solutions + checks if c.status == "timeout"), None)
-    if timed_out is not None:
-        entry.update(status=EX_TIMEOUT, message=f"{timed_out.step.describe()} {_timeout_text(timed_out)}")
-        return entry
-    if not _mark_result(entry, outcome, exercise):
-        failing = solution_error or next((c for c in checks if c.status == "error"), None)
-        if failing is None:
-            entry.update(status=ERROR, message="the check did not report a result")
-        else:
-            where = "your solution cell" if failing.step.kind == "solution" else "the check cell"
-            entry.update(status=ERROR, message=_error_message(where, failing.ename, failing.evalue))
-        return entry
-    if solution_error is not None and entry["status"] != "passed":
-        entry["message"] = (_error_message("your solution cell", solution_error.ename, solution_error.evalue)
-                            + "; then the check said: " + entry["message"])
-    if entry["status"] == "passed" and hidden:
-        if any(h.status in ("not run", "stopped") for h in hidden):
-            entry.update(status=NOT_RUN, points=0.0, message="not run: grading stopped before the hidden tests")
-        elif any(h.status != "ok" or any(r["status"] != "passed" for r in h.results) for h in hidden):
-            entry.update(status="failed", points=0.0, hint="",
-                         message="your code passes the visible check but fails the hidden tests: test it on "
-                                 "more cases (edge cases, other shapes)")
-    return entry
-
-
-def _mark_result(entry, outcome, exercise, keep_status=False):
-    results = [r for c in outcome.step_outcomes("check", exercise) for r in c.results if r["exercise"] == exercise]
-    if not results:
-        return False
-    chosen = next((r for r in results if r["status"] != "passed"), results[-1])
-    if keep_status:
-        entry["max_points"] = entry["max_points"] if entry["max_points"] is not None else chosen["max_points"]
-        return True
-    entry.update({k: chosen[k] for k in ("status", "message", "hint", "device", "cases", "max_error")})
-    entry["points"] = chosen["points"] if chosen["status"] == "passed" else 0.0
-    if entry["max_points"] is None:
-        entry["max_points"] = chosen["max_points"]
-    return True
-
-
-def _timeout_text(step_outcome):
-    return step_outcome.evalue or "ran longer than the time limit and was interrupted"
-
-
-def _error_message(where, ename, evalue):
-    if ename == "SystemExit":
-        return (f"{where} called sys.exit() (SystemExit {evalue}): a notebook cannot exit; "
-                "return a value instead")
-    if ename == "KeyboardInterrupt":
-        return f"{where} was interrupted (KeyboardInterrupt)"
-    return f"{where} raised {ename}: {evalue}" if evalue else f"{where} raised {ename}"

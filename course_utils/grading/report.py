@@ -15,9 +15,8 @@ STATUS_HELP = {
     "graded": "graded: your notebook ran to the end",
     "timeout": "a cell ran longer than the time limit",
     "memory": "your code ran out of memory under the grader's cap",
-    "kernel died": "the Python process running your notebook ended (os._exit, exit(), a crash)",
+    "crashed": "the Python process running your code ended early (a crash, or code that exits)",
     "output too large": "your notebook printed more output than the grader accepts",
-    "tampering": "code in your notebook modified the checker; the instructor will review it",
     "grader error": "the grader failed (not your fault); it will be retried",
     "not graded": "grading was interrupted before this submission",
 }
@@ -59,21 +58,22 @@ def _cell(text):
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text
 
 
-def gradebook_csv(exercises, records, max_points):
+def gradebook_csv(exercises, records, max_points, sandbox=""):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", *exercises, "total", "max_total", "status", "message"])
+    writer.writerow(["student", *exercises, "total", "max_total", "status", "message", "sandbox"])
     for record in records:
         points, total, max_total = totals(record, exercises, max_points)
         graded = record.get("exercises")
         writer.writerow([_cell(record["student"]),
                          *[_number(points.get(e, 0.0)) if graded else "" for e in exercises],
                          _number(float(total)), _number(max_total), record["status"],
-                         _cell(record.get("message", ""))[:300]])
+                         _cell(record.get("message", ""))[:300],
+                         (record.get("grader") or {}).get("sandbox", sandbox)])
     return buffer.getvalue()
 
 
-def grades_json(source, exercises, records, max_points):
+def grades_json(source, exercises, records, max_points, sandbox=""):
     students = []
     for record in records:
         _, total, max_total = totals(record, exercises, max_points)
@@ -81,7 +81,7 @@ def grades_json(source, exercises, records, max_points):
     counts = {}
     for record in records:
         counts[record["status"]] = counts.get(record["status"], 0) + 1
-    return {"source": source, "exercises": [{"exercise": e, "max_points": max_points.get(e)} for e in exercises],
+    return {"source": source, "sandbox": sandbox, "exercises": [{"exercise": e, "max_points": max_points.get(e)} for e in exercises],
             "statuses": counts, "students": students}
 
 
@@ -119,11 +119,11 @@ def feedback_markdown(record, exercises, max_points, lesson):
     return "\n".join(out)
 
 
-def write_reports(out_dir, source_name, exercises, records, max_points, feedback_names):
+def write_reports(out_dir, source_name, exercises, records, max_points, feedback_names, sandbox=""):
     """Write gradebook.csv, grades.json and feedback/*.md; return their paths."""
     out_dir = Path(out_dir)
-    atomic_write_text(out_dir / "gradebook.csv", gradebook_csv(exercises, records, max_points))
-    atomic_write_json(out_dir / "grades.json", grades_json(source_name, exercises, records, max_points))
+    atomic_write_text(out_dir / "gradebook.csv", gradebook_csv(exercises, records, max_points, sandbox))
+    atomic_write_json(out_dir / "grades.json", grades_json(source_name, exercises, records, max_points, sandbox))
     lesson = Path(source_name).stem
     for record in records:
         atomic_write_text(out_dir / "feedback" / f"{feedback_names[record['student']]}.md",

@@ -54,6 +54,8 @@ class Limits:
     file_size_mb: int = 1024          # largest file the kernel may write (0 or None: no cap)
     startup_timeout: float = 60.0
     interrupt_grace: float = 5.0      # seconds an interrupted cell has to stop
+    tmp_mb: int = 256                 # size of the sandbox's private /tmp
+    max_processes: int = 128          # processes and threads per sandbox (where a pids cgroup exists)
 
     def as_dict(self):
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

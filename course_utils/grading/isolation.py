@@ -1,0 +1,185 @@
+"""The OS sandbox around each graded submission: bubblewrap, resource limits, and a clean kill.
+
+`sandbox_command` wraps the worker's command line in bubblewrap (Debian package `bubblewrap`):
+
+* new PID, mount, IPC, UTS, network, user and cgroup namespaces (`--unshare-all`), uid/gid 65534
+  (nobody), no capabilities, a new session (no terminal to inject keystrokes into);
+* a filesystem that holds only the Python installation, the environment's site-packages and the
+  course package, all read-only, plus /usr; a private /tmp of limited size (the only writable
+  place) and fresh /proc and /dev. The source notebook, the submissions, the output folder, the
+  repository, home directories, other workers' files and the network do not exist in there;
+* `--die-with-parent`: the sandbox dies with the grader, and killing bubblewrap kills the PID
+  namespace, so no process of a submission outlives its run.
+
+Limits come from two places: rlimits set before bubblewrap starts (address space, file size, no
+core dumps), and, where the machine offers a writable pids cgroup, a cap on the number of processes
+and threads (`ProcessCap`). Without bubblewrap (`--unsafe-no-sandbox`), the worker runs as a plain
+child process with the same rlimits and its own session.
+"""
+
+import os
+import resource
+import shutil
+import signal
+import site
+import sys
+import uuid
+from pathlib import Path
+
+SANDBOX_UID = 65534
+TMP_BYTES = 256 * 2**20
+_ENV_PASSED = ("LANG", "LC_ALL")
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
+
+
+def bwrap_path():
+    return shutil.which("bwrap")
+
+
+def read_only_paths():
+    """The folders the worker needs to run Python and import the course: nothing more."""
+    import course_utils
+
+    package = Path(course_utils.__file__).resolve().parent
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), package}
+    for entry in site.getsitepackages():
+        paths.add(Path(entry).resolve())
+    # A virtual environment's python is a link to the base interpreter; bind what it points to as well.
+    paths.add(Path(sys.executable).resolve().parent.parent)
+    system = {Path("/usr")}
+    return sorted(p for p in paths | system if p.exists())
+
+
+def sandbox_command(command, *, tmp_bytes=TMP_BYTES, env=None):
+    """`command` (a list) run inside bubblewrap; SandboxUnavailable where bwrap is missing or broken."""
+    bwrap = bwrap_path()
+    if bwrap is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` on "
+                                 "Debian/Ubuntu, or grade inside the container of docs/grading.md")
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    for path in read_only_paths():
+        args += ["--ro-bind", str(path), str(path)]
+    for link, target in (("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/bin", "usr/bin"), ("/sbin", "usr/sbin")):
+        if Path(link).is_symlink():
+            args += ["--symlink", target, link]
+        elif Path(link).is_dir():
+            args += ["--ro-bind", link, link]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(int(tmp_bytes)), "--tmpfs", "/tmp",
+             "--chdir", "/tmp", "--clearenv"]
+    for name, value in sandbox_env(env).items():
+        args += ["--setenv", name, value]
+    return args + ["--", *command]
+
+
+def sandbox_env(extra=None):
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "MPLBACKEND": "Agg",
+           "MPLCONFIGDIR": "/tmp/matplotlib", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COURSE_DEVICE": "cpu"}
+    env.update({k: os.environ[k] for k in _ENV_PASSED if k in os.environ})
+    env.update(extra or {})
+    return env
+
+
+def probe():
+    """None when bubblewrap can start a sandbox here, else the reason it cannot."""
+    import subprocess
+
+    try:
+        command = sandbox_command([sys.executable, "-I", "-c", "import os; print(os.getuid())"])
+    except SandboxUnavailable as err:
+        return str(err)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"bubblewrap did not start: {err}"
+    if done.returncode != 0 or done.stdout.strip() != str(SANDBOX_UID):
+        return f"bubblewrap failed here: {done.stderr.strip()[:300] or done.returncode}"
+    return None
+
+
+class ProcessCap:
+    """A pids cgroup capping the processes and threads of one sandbox (where the machine offers one)."""
+
+    ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+
+    def __init__(self, max_pids):
+        self.path = None
+        if not max_pids:
+            return
+        for root in self.ROOTS:
+            limit_name = "pids.max"
+            if root == Path("/sys/fs/cgroup") and "pids" not in _read(root / "cgroup.controllers"):
+                continue
+            try:
+                path = root / f"course-grade-{uuid.uuid4().hex[:12]}"
+                path.mkdir()
+                (path / limit_name).write_text(str(int(max_pids)))
+                self.path = path
+                return
+            except OSError:
+                continue
+
+    def join(self):
+        """Called in the child before exec: move this process into the cgroup."""
+        if self.path is not None:
+            try:
+                (self.path / "cgroup.procs").write_text(str(os.getpid()))
+            except OSError:
+                pass
+
+    def close(self):
+        if self.path is None:
+            return
+        for pid in _read(self.path / "cgroup.procs").split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError, PermissionError):
+                pass
+        import time
+
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                break
+            except OSError:
+                time.sleep(0.02)
+        self.path = None
+
+
+def _read(path):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def child_setup(memory_mb, file_size_mb, cap):
+    """preexec_fn: rlimits, death with the grader, and the process cap; runs in the child before exec."""
+
+    def setup():
+        cap.join()
+        if memory_mb:
+            limit = int(memory_mb) * 2**20
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if file_size_mb:
+            limit = int(file_size_mb) * 2**20
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _die_with_parent()
+
+    return setup
+
+
+def _die_with_parent():
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
