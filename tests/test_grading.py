@@ -1,6 +1,6 @@
 """`course grade`: submissions, the graded run, scores, reports, resume; end to end with hostile submissions."""
 
-import asyncio
+import concurrent.futures as futures
 import csv
 import json
 import os
@@ -16,13 +16,15 @@ import pytest
 
 import grading_fixtures as F
 from course_utils.cli import main
-from course_utils.grading import batch, grade, report, runner, submissions
-from course_utils.grading.grade import GradeError, Watch, build_steps, load_source, score
-from course_utils.grading.runner import Limits, RunOutcome, StepOutcome
+from course_utils.grading import batch, grade, report, runner, seal, submissions
+from course_utils.grading.grade import GradeError, load_source, plan
+from course_utils.grading.runner import Limits
+from course_utils.grading.session import WorkerError
 from course_utils.grading.submissions import discover, read_notebook
+from course_utils.remote import serve_call
 
 REPO = Path(__file__).resolve().parent.parent
-RM, DB = F.EXERCISES
+RM, RL = F.EXERCISES
 
 
 @pytest.fixture
@@ -104,8 +106,10 @@ def test_safe_names():
 @pytest.mark.parametrize("edit, problem", [
     (lambda nb: nb.cells[8].__setitem__("source", "### BEGIN SOLUTION\nx = 1\n### END SOLUTION"),
      "not a solution cell"),
-    (lambda nb: nb.cells[7].metadata.__setitem__("course", {"exercise": "fixture.double", "role": "demo"}),
+    (lambda nb: nb.cells[7].metadata.__setitem__("course", {"exercise": "activations.relu", "role": "demo"}),
      "no check cell"),
+    (lambda nb: nb.cells[7].__setitem__("source", "x = check_relu(relu)"), "only calls"),
+    (lambda nb: nb.cells[7].__setitem__("source", "check_nothing(relu)"), "not a registered check"),
     (lambda nb: nb.cells[3].__setitem__("source", "### BEGIN SOLUTION\nx = 1"), "never closed"),
 ])
 def test_a_source_that_cannot_be_graded_is_refused(tmp_path, lesson, edit, problem):
@@ -119,6 +123,39 @@ def test_a_source_that_cannot_be_graded_is_refused(tmp_path, lesson, edit, probl
 # -- the graded run -------------------------------------------------------------------------------
 
 
+class InProcessSession:
+    """Stands in for the sandboxed worker in fast tests: runs cells and calls in a namespace here."""
+
+    def __init__(self, fail_at=None):
+        self.namespace = {"__name__": "__main__"}
+        self.cells = []
+        self.output_bytes = 0
+        self.fail_at = fail_at
+
+    def run_cell(self, code, filename, timeout):
+        self.cells.append(code)
+        if self.fail_at and self.fail_at in code:
+            raise WorkerError("died", "it was killed by SIGKILL")
+        try:
+            exec(compile(code, filename, "exec"), self.namespace)
+            return {"ok": True}
+        except BaseException as err:
+            return {"ok": False, "error": {"type": type(err).__name__, "message": str(err), "line": None}}
+
+    def transport(self, request):
+        return serve_call(self.namespace, request)
+
+
+def graded(source, notebook, session=None, limits=None):
+    the_plan = plan(source, notebook)
+    run = grade.run_plan(source, the_plan, session or InProcessSession(), limits or Limits(), time.monotonic() + 300)
+    return grade.score(source, the_plan, run)
+
+
+def by_exercise(scored):
+    return {e["exercise"]: e for e in scored["exercises"]}
+
+
 def test_only_solution_cells_come_from_the_submission(lesson):
     source = load_source(lesson)
 
@@ -126,33 +163,118 @@ def test_only_solution_cells_come_from_the_submission(lesson):
         for cell in nb.cells:
             if cell.metadata.get("course", {}).get("role") == "check":
                 cell.source = "pass  # the student emptied the check"
-        nb.cells.insert(1, nbformat.v4.new_code_cell("def check_double(f):\n    return None"))
+        nb.cells.insert(1, nbformat.v4.new_code_cell("def check_relu(f):\n    return None"))
 
-    notebook = F.submission(lesson, {RM: "def row_means(x):\n    return x.mean(1)"}, drop=[DB], edit=tamper)
-    steps, missing = build_steps(source, notebook)
-    kinds = [(s.kind, s.exercise) for s in steps]
-    assert kinds == [("cell", None), ("baseline", None), ("solution", RM), ("check", RM),
-                     ("solution", DB), ("check", DB), ("hidden", DB), ("cell", None)]
-    code = "\n".join(s.code for s in steps)
-    assert "def check_double(f)" not in code and "the student emptied" not in code
-    assert steps[2].code == "def row_means(x):\n    return x.mean(1)"
-    assert missing == [DB] and "raise NotImplementedError" in steps[4].code       # missing: the stub
-    assert steps[5].code == "check_double(double)" and F.HIDDEN_SECRET in steps[6].code
-    assert steps[0].user_expressions is None                                       # before the baseline
-    assert all(s.user_expressions == {"integrity": grade.VERIFY_EXPR} for s in steps[2:])
+    notebook = F.submission(lesson, {RM: "def row_means(x):\n    return x.mean(1)"}, drop=[RL], edit=tamper)
+    the_plan = plan(source, notebook)
+    kinds = [(step[0], step[1] if step[0] != "cell" else None) for step in the_plan.steps]
+    assert kinds == [("cell", None), ("solution", RM), ("check", RM), ("solution", RL), ("check", RL), ("cell", None)]
+    code = "\n".join(step[2] for step in the_plan.steps if step[0] != "check")
+    assert "def check_relu(f)" not in code and "the student emptied" not in code
+    assert the_plan.steps[1][2] == "def row_means(x):\n    return x.mean(1)"
+    assert the_plan.missing == [RL] and "raise NotImplementedError" in the_plan.steps[3][2]   # missing: the stub
+    calls = the_plan.steps[4][2]
+    assert [(c.check, c.learners, c.kwargs, c.hidden) for c in calls] == [
+        ("check_relu", ["relu"], {}, False), ("check_relu", ["relu"], {"seed": F.HIDDEN_SEED}, True)]
+    # what the worker runs never holds a check cell, a hidden test or an instructor solution
+    worker_code = "\n".join(step[2] for step in the_plan.steps if step[0] in ("cell", "solution"))
+    assert "check_relu(relu" not in worker_code and str(F.HIDDEN_SEED) not in worker_code
+    assert not any(line in worker_code for line in F.SOLUTION_LINES[:2])
 
 
 def test_several_student_cells_for_one_exercise_all_run(lesson):
     source = load_source(lesson)
 
     def split(nb):
-        extra = nbformat.v4.new_code_cell("def helper(x):\n    return x * 2", metadata={
-            "course": {"exercise": DB, "role": "solution"}})
+        extra = nbformat.v4.new_code_cell("def helper(x):\n    return np.maximum(x, 0)", metadata={
+            "course": {"exercise": RL, "role": "solution"}})
         nb.cells.insert(6, extra)
 
-    steps, _ = build_steps(source, F.submission(lesson, {DB: "def double(x):\n    return helper(x)"}, edit=split))
-    mine = [s.code for s in steps if s.kind == "solution" and s.exercise == DB]
-    assert mine == ["def helper(x):\n    return x * 2", "def double(x):\n    return helper(x)"]
+    notebook = F.submission(lesson, {RL: "def relu(x):\n    return helper(x)"}, edit=split)
+    mine = [step[2] for step in plan(source, notebook).steps if step[0] == "solution" and step[1] == RL]
+    assert mine == ["def helper(x):\n    return np.maximum(x, 0)", "def relu(x):\n    return helper(x)"]
+    assert by_exercise(graded(source, notebook))[RL]["status"] == "passed"
+
+
+def test_the_verdict_comes_from_the_grader_and_hidden_tests_can_fail_an_exercise(lesson):
+    source = load_source(lesson)
+    scored = graded(source, F.read(lesson))
+    assert scored["status"] == grade.GRADED
+    assert [(e["status"], e["points"], e["max_points"]) for e in scored["exercises"]] == [
+        ("passed", 1.0, 1.0), ("passed", 1.0, 1.0)]
+    # right on every visible case, wrong on a shape only the hidden seed produces
+    from course_utils.checks.activations import _relu_like_cases
+
+    visible = {x.shape for _, x in _relu_like_cases(0)}
+    hidden_only = sorted({x.shape for _, x in _relu_like_cases(F.HIDDEN_SEED)} - visible)[0]
+    overfit = f"def relu(x):\n    return -np.abs(x) if x.shape == {hidden_only!r} else np.maximum(x, 0)"
+    entry = by_exercise(graded(source, F.submission(lesson, {RL: overfit})))[RL]
+    assert entry["status"] == "failed" and entry["points"] == 0 and "hidden tests" in entry["message"]
+    assert str(F.HIDDEN_SEED) not in json.dumps(entry) and not entry["hint"]
+
+
+def test_wrong_and_broken_solutions_are_named(lesson):
+    source = load_source(lesson)
+    notebook = F.submission(lesson, {RM: "def row_means(x)\n    return x.mean(1)",
+                                     RL: "def relu(x):\n    return np.maximum(x, 0) + 1"})
+    entries = by_exercise(graded(source, notebook))
+    assert entries[RM]["status"] == "failed" and "your solution cell raised SyntaxError" in entries[RM]["message"]
+    assert entries[RL]["status"] == "failed" and entries[RL]["points"] == 0
+    raising = F.submission(lesson, {RL: "def relu(x):\n    raise ValueError('boom')"})
+    assert "raised ValueError" in by_exercise(graded(source, raising))[RL]["message"]
+
+
+def test_a_rejected_cell_is_not_run_and_says_which_rule(lesson):
+    source = load_source(lesson)
+    notebook = F.submission(lesson, {RL: "import torch\ndef relu(x):\n    return torch.relu(torch.tensor(x)).numpy()"})
+    session = InProcessSession()
+    entries = by_exercise(graded(source, notebook, session))
+    assert entries[RL]["status"] == grade.REJECTED and entries[RL]["points"] == 0
+    assert "line 1" in entries[RL]["message"] and "numpy and math" in entries[RL]["message"]
+    assert not any("torch.relu" in code for code in session.cells)
+    assert entries[RM]["status"] == "passed"
+
+
+def test_a_dead_worker_stops_the_run_and_keeps_what_was_scored(lesson):
+    source = load_source(lesson)
+    notebook = F.submission(lesson, {RL: "def relu(x):\n    return np.maximum(x, 0)  # KILL"})
+    scored = graded(source, notebook, InProcessSession(fail_at="KILL"))
+    assert scored["status"] == grade.CRASHED and "SIGKILL" in scored["message"]
+    assert [e["status"] for e in scored["exercises"]] == ["passed", grade.NOT_RUN]
+
+
+def test_infrastructure_failures_are_retried_before_a_student_is_blamed(lesson, monkeypatch):
+    source = load_source(lesson)
+    starts = []
+
+    class Flaky(InProcessSession):
+        def __init__(self, limits, sandboxed=True):
+            super().__init__()
+
+        def start(self):
+            starts.append(1)
+            if len(starts) < 3:
+                raise WorkerError("start", "bubblewrap: cannot create namespace")
+            return self
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(grade, "WorkerSession", Flaky)
+    scored = grade.grade_notebook(source, F.read(lesson), Limits(), retries=2)
+    assert len(starts) == 3 and scored["status"] == grade.GRADED and scored["attempts"] == 3
+    starts.clear()
+    assert grade.grade_notebook(source, F.read(lesson), Limits(), retries=1)["status"] == runner.GRADER_ERROR
+
+
+def test_student_text_quoting_instructor_code_is_redacted(lesson):
+    source = load_source(lesson)
+    solution_line = F.SOLUTION_LINES[2]
+    half = len(solution_line) // 2   # assembled at run time, so it is not the student's own code
+    notebook = F.submission(lesson, {RL: f"def relu(x):\n    raise ValueError({solution_line[:half]!r} + "
+                                         f"{solution_line[half:]!r})"})
+    text = json.dumps(graded(source, notebook))
+    assert solution_line not in text and "[instructor code removed]" in text
 
 
 def _passed(exercise, points, message="fine"):
@@ -160,212 +282,154 @@ def _passed(exercise, points, message="fine"):
             "message": message, "hint": "", "device": "cpu", "cases": 3, "max_error": 0.0}
 
 
-def _fake_run(steps, results=None, errors=None, stop=None, stopped_at=None, statuses=None):
-    """A RunOutcome as the runner would produce it, without a kernel."""
-    results, errors, statuses = results or {}, errors or {}, statuses or {}
-    outcome = RunOutcome([StepOutcome(s, status="ok") for s in steps])
-    for index, step_outcome in enumerate(outcome.steps):
-        key = (step_outcome.step.kind, step_outcome.step.exercise)
-        step_outcome.results = list(results.get(key, []))
-        if key in errors:
-            step_outcome.status, step_outcome.ename, step_outcome.evalue = "error", *errors[key]
-        step_outcome.status = statuses.get(key, step_outcome.status)
-        if stopped_at is not None and index > stopped_at:
-            step_outcome.status = "not run"
-    outcome.stop, outcome.stopped_at = (stop, stopped_at) if stop else (None, None)
-    if stop:
-        outcome.stop_detail = f"stopped: {stop}"
-    return outcome
-
-
-def _watch(points=None):
-    watch = Watch()
-    watch.baseline = {"points": points or {RM: 1, DB: 2}, "check_names": ["check_row_means", "check_double"]}
-    return watch
-
-
-def test_scores_come_from_the_check_cells_and_hidden_tests_can_fail_an_exercise(lesson):
-    source = load_source(lesson)
-    steps, missing = build_steps(source, F.read(lesson))
-    run = _fake_run(steps, results={("check", RM): [_passed(RM, 1)], ("check", DB): [_passed(DB, 2)],
-                                    ("solution", RM): [_passed(RM, 1)] * 3},       # results there do not count
-                    errors={("hidden", DB): ("AssertionError", f"expected [{F.HIDDEN_EXPECTED}] {F.HIDDEN_SECRET}")})
-    scored = score(source, steps, missing, run, _watch())
-    by_id = {e["exercise"]: e for e in scored["exercises"]}
-    assert scored["status"] == grade.GRADED
-    assert by_id[RM]["status"] == "passed" and by_id[RM]["points"] == 1
-    assert by_id[DB]["status"] == "failed" and by_id[DB]["points"] == 0 and "hidden tests" in by_id[DB]["message"]
-    text = json.dumps(scored)
-    assert F.HIDDEN_SECRET not in text and F.HIDDEN_EXPECTED not in text
-
-
-def test_errors_timeouts_and_stops_are_named(lesson):
-    source = load_source(lesson)
-    steps, missing = build_steps(source, F.read(lesson))
-    run = _fake_run(steps, errors={("solution", RM): ("SyntaxError", "invalid syntax (line 2)"),
-                                   ("check", RM): ("NameError", "name 'row_means' is not defined")},
-                    statuses={("check", DB): "timeout"})
-    by_id = {e["exercise"]: e for e in score(source, steps, missing, run, _watch())["exercises"]}
-    assert by_id[RM]["status"] == grade.ERROR and "your solution cell raised SyntaxError" in by_id[RM]["message"]
-    assert by_id[DB]["status"] == grade.EX_TIMEOUT
-    stopped = _fake_run(steps, results={("check", RM): [_passed(RM, 1)]}, stop=runner.DIED, stopped_at=4)
-    scored = score(source, steps, missing, stopped, _watch())
-    assert scored["status"] == runner.DIED
-    assert [e["status"] for e in scored["exercises"]] == ["passed", grade.NOT_RUN]
-    assert sum(e["points"] for e in scored["exercises"]) == 1
-
-
-def test_a_check_that_detected_tampering_scores_nothing(lesson):
-    source = load_source(lesson)
-    steps, missing = build_steps(source, F.read(lesson))
-    check_rm = next(i for i, s in enumerate(steps) if s.kind == "check")
-    run = _fake_run(steps, results={("check", RM): [_passed(RM, 1)]}, stop=runner.TAMPERING, stopped_at=check_rm)
-    scored = score(source, steps, missing, run, _watch())
-    assert scored["status"] == runner.TAMPERING
-    assert all(e["points"] == 0 for e in scored["exercises"])
-
-
-def test_watch_flags_changed_checkers_and_surplus_results():
-    watch = Watch()
-    baseline = runner.StepOutcome(grade._baseline_step())
-    baseline.expressions = {"baseline": repr(json.dumps({"points": {RM: 1}, "check_names": ["check_row_means"]}))}
-    assert watch(baseline, None) is None and watch.points == {RM: 1}
-    step = runner.Step("check_row_means(row_means)", kind="check", exercise=RM,
-                       user_expressions={"integrity": grade.VERIFY_EXPR})
-    clean = StepOutcome(step, status="ok", results=[_passed(RM, 1)], expressions={"integrity": repr("[]")})
-    assert watch(clean, None) is None
-    forged = StepOutcome(step, status="ok", results=[_passed(RM, 1)] * 2, expressions={"integrity": repr("[]")})
-    assert watch(forged, None)[0] == runner.TAMPERING
-    patched = StepOutcome(step, status="ok", expressions={"integrity": repr('["course_utils.checking.show"]')})
-    assert "course_utils.checking.show" in watch(patched, None)[1]
-    broken = StepOutcome(step, status="ok", expressions={"integrity": None})
-    assert watch(broken, None)[0] == runner.TAMPERING
-    assert watch.expected_results("check_row_means(f)\ncheck_row_means(g, seed=1)") == 2
-
-
-def test_student_text_quoting_hidden_tests_is_redacted(lesson):
-    source = load_source(lesson)
-    steps, missing = build_steps(source, F.read(lesson))
-    hidden_line = next(line for line in F.CHECK_DOUBLE.splitlines() if F.HIDDEN_SECRET in line)
-    leaky = dict(_passed(RM, 1), status="failed", message=f"your row_means raised ValueError: {hidden_line}")
-    run = _fake_run(steps, results={("check", RM): [leaky]})
-    scored = score(source, steps, missing, run, _watch())
-    assert F.HIDDEN_SECRET not in json.dumps(scored) and "[instructor code removed]" in json.dumps(scored)
-
-
 def test_reports(tmp_path):
     records = [
         {"student": "=cmd()", "status": "graded", "message": "", "exercises": [
-            dict(_passed(RM, 1)), dict(_passed(DB, 2), status="failed", points=0.0, message="x ``` y", hint="h")]},
+            dict(_passed(RM, 1)), dict(_passed(RL, 2), status="failed", points=0.0, message="x ``` y", hint="h")]},
         {"student": "bob", "status": "invalid json", "message": "bob.ipynb is not valid JSON", "exercises": []},
     ]
-    report.write_reports(tmp_path, "00_fixture.ipynb", [RM, DB], records, {RM: 1, DB: 2},
-                         {"=cmd()": "cmd", "bob": "bob"})
+    report.write_reports(tmp_path, "00_fixture.ipynb", [RM, RL], records, {RM: 1, RL: 2},
+                         {"=cmd()": "cmd", "bob": "bob"}, sandbox=batch.SANDBOXED)
     rows = list(csv.reader(open(tmp_path / "gradebook.csv")))
-    assert rows[0] == ["student", RM, DB, "total", "max_total", "status", "message"]
-    assert rows[1][:6] == ["'=cmd()", "1", "0", "1", "3", "graded"]
+    assert rows[0] == ["student", RM, RL, "total", "max_total", "status", "message", "sandbox"]
+    assert rows[1][:6] == ["'=cmd()", "1", "0", "1", "3", "graded"] and rows[1][-1] == batch.SANDBOXED
     assert rows[2][:6] == ["bob", "", "", "0", "3", "invalid json"]
     feedback = (tmp_path / "feedback" / "cmd.md").read_text()
     assert "**Score: 1 / 3**" in feedback and "````text\nx ``` y\n````" in feedback and "h" in feedback
     data = json.loads((tmp_path / "grades.json").read_text())
     assert data["statuses"] == {"graded": 1, "invalid json": 1} and data["students"][0]["total"] == 1
+    assert data["sandbox"] == batch.SANDBOXED
     assert not list(tmp_path.rglob(".*.tmp-*"))  # atomic writes leave no temporary files
 
 
-# -- batches, resume, exit status (with a stand-in for the kernels) -------------------------------
+# -- batches, resume, seals, exit status (grading stubbed out) ------------------------------------
 
 
-def _install_fake_runner(monkeypatch, interrupt_after=None):
-    """Replace the kernel pool: a solution containing WRONG fails its check, anything else passes."""
+def _fake_grading(monkeypatch, interrupt_after=None, status=None):
+    """Grade in this process: a solution containing WRONG fails, anything else passes."""
     calls = []
 
-    async def fake_pool(jobs, limits, *, workers, on_done=None, **options):
-        for index, (steps, options) in enumerate(jobs):
-            if interrupt_after is not None and len(calls) >= interrupt_after:
-                raise KeyboardInterrupt
-            outcome = RunOutcome([StepOutcome(s, status="ok") for s in steps])
-            wrong = set()
-            for step_outcome in outcome.steps:
-                step = step_outcome.step
-                if step.kind == "baseline":
-                    step_outcome.expressions = {"baseline": repr(json.dumps(
-                        {"points": {RM: 1, DB: 2}, "check_names": ["check_row_means", "check_double"]}))}
-                if step.kind == "solution" and "WRONG" in step.code:
-                    wrong.add(step.exercise)
-                if step.kind == "check":
-                    points = {RM: 1, DB: 2}[step.exercise]
-                    step_outcome.results = [dict(_passed(step.exercise, points), status="failed", points=0.0)
-                                            if step.exercise in wrong else _passed(step.exercise, points)]
-                if step.user_expressions and "integrity" in step.user_expressions:
-                    step_outcome.expressions = {"integrity": repr("[]")}
-                options["on_step"](step_outcome, outcome)
-            calls.append(index)
-            on_done(index, outcome)
-            await asyncio.sleep(0)
-        return []
+    def fake_grade_one(source_path, notebook_path, limits, sandboxed):
+        if interrupt_after is not None and len(calls) >= interrupt_after:
+            raise KeyboardInterrupt
+        calls.append(notebook_path)
+        if status:
+            return {"status": status, "message": "the sandbox could not start", "exercises": []}
+        text = Path(notebook_path).read_text()
+        exercises = []
+        for exercise, points in ((RM, 1.0), (RL, 1.0)):
+            wrong = f"WRONG {exercise}" in text
+            exercises.append({"exercise": exercise, "status": "failed" if wrong else "passed",
+                              "points": 0.0 if wrong else points, "max_points": points, "message": "", "hint": ""})
+        return {"status": grade.GRADED, "message": "", "exercises": exercises}
 
-    monkeypatch.setattr(runner, "run_pool", fake_pool)
+    class InlineExecutor(futures.ThreadPoolExecutor):
+        def submit(self, fn, *args):
+            future = futures.Future()
+            try:
+                future.set_result(fn(*args))
+            except BaseException as err:  # Ctrl-C surfaces when its result is read, as with a real pool
+                future.set_exception(err)
+            return future
+
+    monkeypatch.setattr(batch, "_grade_one", fake_grade_one)
+    monkeypatch.setattr(batch, "_executor", lambda workers: InlineExecutor(1))
+    monkeypatch.setattr(batch.futures, "as_completed", lambda pending: list(pending))  # in submission order
+    monkeypatch.setattr(batch.isolation, "probe", lambda: None)
     return calls
 
 
 def _batch(tmp_path, lesson):
     subs = tmp_path / "subs"
     F.write(F.read(lesson), subs / "ann.ipynb")
-    F.write(F.submission(lesson, {RM: "def row_means(x):\n    return x  # WRONG"}), subs / "ben.ipynb")
-    F.write(F.submission(lesson, drop=[DB]), subs / "cat.ipynb")
+    F.write(F.submission(lesson, {RM: f"def row_means(x):\n    return x  # WRONG {RM}"}), subs / "ben.ipynb")
+    F.write(F.submission(lesson, {RL: f"def relu(x):\n    return x  # WRONG {RL}"}), subs / "cat.ipynb")
     F.write(F.read(lesson), subs / "dan" / "00_fixture.ipynb")
     (subs / "eve.ipynb").write_text("{oops")
     return subs
 
 
+def quiet(*args):
+    pass
+
+
 def test_interrupted_run_resumes_to_the_same_gradebook(tmp_path, lesson, monkeypatch):
+    monkeypatch.setenv(seal.KEY_ENV, str(tmp_path / "grader.key"))
     subs = _batch(tmp_path, lesson)
-    _install_fake_runner(monkeypatch)
-    clean = batch.grade_batch(lesson, subs, tmp_path / "clean", workers=2, progress=False, log=lambda *a: None)
+    _fake_grading(monkeypatch)
+    clean = batch.grade_batch(lesson, subs, tmp_path / "clean", workers=2, progress=False, log=quiet)
     assert clean.exit_code == 0 and clean.statuses == {"graded": 4, "invalid json": 1}
     expected = gradebook(tmp_path / "clean")
-    assert expected["ann"]["total"] == "3" and expected["ben"]["total"] == "2" and expected["cat"]["total"] == "1"
+    assert expected["ann"]["total"] == "2" and expected["ben"]["total"] == "1" and expected["cat"]["total"] == "1"
 
     out = tmp_path / "out"
-    _install_fake_runner(monkeypatch, interrupt_after=2)
-    first = batch.grade_batch(lesson, subs, out, workers=1, progress=False, log=lambda *a: None)
+    _fake_grading(monkeypatch, interrupt_after=2)
+    first = batch.grade_batch(lesson, subs, out, workers=1, progress=False, log=quiet)
     assert first.interrupted and first.exit_code == 130
-    partial = gradebook(out)
-    assert sum(row["status"] == grade.NOT_GRADED for row in partial.values()) == 2
+    assert sum(row["status"] == grade.NOT_GRADED for row in gradebook(out).values()) == 2
     assert len(list((out / "results").glob("*.json"))) == 3          # two graded + the invalid one
 
-    calls = _install_fake_runner(monkeypatch)
-    second = batch.grade_batch(lesson, subs, out, workers=2, progress=False, log=lambda *a: None)
+    calls = _fake_grading(monkeypatch)
+    second = batch.grade_batch(lesson, subs, out, workers=2, progress=False, log=quiet)
     assert second.exit_code == 0 and second.skipped == 3 and len(calls) == 2
     assert gradebook(out) == expected
 
-    calls = _install_fake_runner(monkeypatch)                         # nothing to do the third time
-    assert batch.grade_batch(lesson, subs, out, progress=False, log=lambda *a: None).skipped == 5 and not calls
-    F.write(F.submission(lesson, {DB: "def double(x):\n    return x  # WRONG"}), subs / "ann.ipynb")
-    batch.grade_batch(lesson, subs, out, progress=False, log=lambda *a: None)
+    calls = _fake_grading(monkeypatch)                                # nothing to do the third time
+    assert batch.grade_batch(lesson, subs, out, progress=False, log=quiet).skipped == 5 and not calls
+    F.write(F.submission(lesson, {RL: f"def relu(x):\n    return x  # WRONG {RL}"}), subs / "ann.ipynb")
+    batch.grade_batch(lesson, subs, out, progress=False, log=quiet)
     assert len(calls) == 1 and gradebook(out)["ann"]["total"] == "1"  # a changed submission is graded again
-    calls = _install_fake_runner(monkeypatch)
-    batch.grade_batch(lesson, subs, out, force=True, progress=False, log=lambda *a: None)
+    calls = _fake_grading(monkeypatch)
+    batch.grade_batch(lesson, subs, out, force=True, progress=False, log=quiet)
     assert len(calls) == 4
 
 
+def test_a_resume_trusts_only_records_this_grader_sealed(tmp_path, lesson, monkeypatch):
+    monkeypatch.setenv(seal.KEY_ENV, str(tmp_path / "grader.key"))
+    subs = _batch(tmp_path, lesson)
+    out = tmp_path / "out"
+    calls = _fake_grading(monkeypatch)
+    batch.grade_batch(lesson, subs, out, progress=False, log=quiet)
+    assert gradebook(out)["ben"]["total"] == "1"
+    forged = result(out, "ben")
+    forged["exercises"][0].update(status="passed", points=1.0)       # a hand-edited (or planted) record
+    (out / "results" / "ben.json").write_text(json.dumps(forged))
+    planted = dict(result(out, "cat"), seal="0" * 64)
+    (out / "results" / "cat.json").write_text(json.dumps(planted))
+    messages = []
+    calls.clear()
+    batch.grade_batch(lesson, subs, out, progress=False, log=messages.append)
+    assert sorted(Path(p).stem for p in calls) == ["ben", "cat"]
+    assert gradebook(out)["ben"]["total"] == "1" and "not sealed by this grader" in " ".join(messages)
+    assert seal.is_sealed(result(out, "ben"), seal.grader_key())
+    assert oct((tmp_path / "grader.key").stat().st_mode & 0o777) == "0o600"
+
+
 def test_grader_errors_make_the_exit_status_nonzero_and_are_retried(tmp_path, lesson, monkeypatch):
+    monkeypatch.setenv(seal.KEY_ENV, str(tmp_path / "grader.key"))
     subs = tmp_path / "subs"
     F.write(F.read(lesson), subs / "ann.ipynb")
-
-    async def broken_pool(jobs, limits, *, workers, on_done=None, **options):
-        for index, (steps, options) in enumerate(jobs):
-            outcome = RunOutcome([StepOutcome(s) for s in steps], stop=runner.GRADER_ERROR,
-                                 stop_detail="the kernel did not start")
-            on_done(index, outcome)
-
-    monkeypatch.setattr(runner, "run_pool", broken_pool)
-    monkeypatch.setattr(batch, "_reference_points", lambda *a: {RM: 1, DB: 2})
-    summary = batch.grade_batch(lesson, subs, tmp_path / "out", progress=False, log=lambda *a: None)
+    _fake_grading(monkeypatch, status=runner.GRADER_ERROR)
+    summary = batch.grade_batch(lesson, subs, tmp_path / "out", progress=False, log=quiet)
     assert summary.exit_code == 1 and result(tmp_path / "out", "ann")["status"] == runner.GRADER_ERROR
-    calls = _install_fake_runner(monkeypatch)
-    assert batch.grade_batch(lesson, subs, tmp_path / "out", progress=False, log=lambda *a: None).exit_code == 0
-    assert calls == [0]
+    calls = _fake_grading(monkeypatch)
+    assert batch.grade_batch(lesson, subs, tmp_path / "out", progress=False, log=quiet).exit_code == 0
+    assert len(calls) == 1
+
+
+def test_grading_refuses_to_run_unsandboxed_unless_told(tmp_path, lesson, monkeypatch, capsys):
+    monkeypatch.setenv(seal.KEY_ENV, str(tmp_path / "grader.key"))
+    subs = tmp_path / "subs"
+    F.write(F.read(lesson), subs / "ann.ipynb")
+    _fake_grading(monkeypatch)
+    monkeypatch.setattr(batch.isolation, "probe", lambda: "bubblewrap (bwrap) is not installed")
+    assert main(["grade", str(lesson), str(subs), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "bwrap" in err and "--unsafe-no-sandbox" in err and not (tmp_path / "out").exists()
+    assert main(["grade", str(lesson), str(subs), "--out", str(tmp_path / "out"), "--no-progress",
+                 "--unsafe-no-sandbox"]) == 0
+    assert "WARNING" in capsys.readouterr().err
+    assert gradebook(tmp_path / "out")["ann"]["sandbox"] == batch.UNSANDBOXED
 
 
 def test_grade_command_refuses_a_bad_source(tmp_path, capsys):
@@ -375,148 +439,3 @@ def test_grade_command_refuses_a_bad_source(tmp_path, capsys):
     assert "no cell carries an exercise id" in capsys.readouterr().err
 
 
-# -- end to end, with real kernels ----------------------------------------------------------------
-
-
-def _marked_processes(marker):
-    """Processes whose environment carries `marker` (kernels and anything they started)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/environ").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
-
-
-@pytest.mark.slow
-def test_solution_gets_full_marks_and_the_release_gets_zero(tmp_path, lesson):
-    subs = tmp_path / "subs"
-    F.write(F.read(lesson), subs / "solution.ipynb")
-    F.write(F.released(lesson), subs / "student.ipynb")
-    out = tmp_path / "out"
-    assert main(["grade", str(lesson), str(subs), "--out", str(out), "--workers", "2", "--no-progress"]) == 0
-    book = gradebook(out)
-    assert book["solution"]["total"] == book["solution"]["max_total"] == "3"
-    assert book["student"]["total"] == "0" and book["student"]["status"] == "graded"
-    assert [e["status"] for e in result(out, "student")["exercises"]] == ["not implemented"] * 2
-    assert [e["status"] for e in result(out, "solution")["exercises"]] == ["passed"] * 2
-    assert (out / "feedback" / "student.md").exists() and (out / "grades.json").exists()
-
-
-HOSTILE = {
-    # student: (answers, other submission() options, expected status, expected exercise statuses, total)
-    "correct": ({}, {}, "graded", ["passed", "passed"], 3),
-    "timeout": ({RM: "def row_means(x):\n    while x.shape[0] == 1:\n        pass\n    return x.mean(axis=1)"}, {},
-                "timeout", ["timeout", "passed"], 2),
-    "memory": ({RM: "hog = []\nfor _ in range(100):\n    hog.append(bytearray(64 * 2**20))"}, {},
-               "memory", ["error", "passed"], 2),
-    "osexit": ({RM: "import os\nos._exit(0)"}, {}, "kernel died", ["not run", "not run"], 0),
-    "segfault": ({RM: "import ctypes\nctypes.string_at(0)"}, {}, "kernel died", ["not run", "not run"], 0),
-    "flood": ({RM: "while True:\n    print('spam ' * 1000)"}, {}, "output too large", ["not run", "not run"], 0),
-    "redefine": ({RM: "check_row_means = lambda f: None\ndef row_means(x):\n    return x"}, {},
-                 "tampering", ["not run", "not run"], 0),
-    "patch": ({RM: "import course_utils.checking as c\nc.find_mismatch = lambda *a, **k: None\n"
-                   "def row_means(x):\n    return x"}, {}, "tampering", ["not run", "not run"], 0),
-    "broken": ({RM: "def row_means(x)\n    return x.mean(1)", DB: "import sys\nsys.exit(3)"}, {},
-               "graded", ["error", "error"], 0),
-    "forged": ({RM: "from IPython.display import publish_display_data\n"
-                    "publish_display_data({'application/vnd.course.check+json': {'exercise': 'welcome.row_means', "
-                    "'status': 'passed', 'points': 1, 'max_points': 1, 'message': 'forged'}, 'text/plain': 'ok'})\n"
-                    "def row_means(x):\n    raise NotImplementedError"},
-               {"extra_cells": ["def check_double(f):\n    print('all good')"],
-                "edit": lambda nb: [c.__setitem__("source", "pass") for c in nb.cells
-                                    if c.metadata.get("course", {}).get("role") == "check"]},
-               "graded", ["not implemented", "passed"], 2),
-    "orphan": ({RM: "import os, subprocess\nassert 'GRADER_API_TOKEN' not in os.environ\n"
-                    "subprocess.Popen(['sleep', '9876'])\ndef row_means(x):\n    return x.mean(axis=1)"}, {"drop": [DB]},
-               "graded", ["passed", "missing"], 1),
-}
-
-
-@pytest.mark.slow
-def test_hostile_and_broken_submissions_each_get_their_status(tmp_path, lesson, monkeypatch):
-    monkeypatch.setenv("GRADER_API_TOKEN", "not for students")   # credentials stay out of the kernels
-    subs = tmp_path / "subs"
-    for student, (answers, options, *_ ) in HOSTILE.items():
-        F.write(F.submission(lesson, answers, **options), subs / f"{student}.ipynb")
-    F.write(F.released(lesson), subs / "stub.ipynb")
-    F.write(F.submission(lesson, {RM: "def row_means(x):\n    return x.mean(axis=0)",
-                                  DB: "def double(x):\n    return np.abs(x) * 2"}), subs / "wrong" / "00_fixture.ipynb")
-    F.write(F.read(lesson), subs / "wrong" / "scratch.ipynb")
-    (subs / "notes.txt").write_text("not a notebook")
-    (subs / "garbage.ipynb").write_text("{oops")
-    (subs / "old.ipynb").write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []}))
-    F.write(nbformat.v4.new_notebook(), subs / "empty.ipynb")
-    other = nbformat.v4.new_notebook()
-    other.cells = [nbformat.v4.new_code_cell("def sigmoid(x): ...", metadata={
-        "course": {"exercise": "activations.sigmoid", "role": "solution"}})]
-    F.write(other, subs / "other_lesson.ipynb")
-    F.write(F.read(lesson), subs / "dup.ipynb")
-    F.write(F.read(lesson), subs / "dup" / "00_fixture.ipynb")
-
-    marker = f"COURSE_TEST_{uuid.uuid4().hex}"
-    out = tmp_path / "out"
-    limits = Limits(cell_timeout=12, total_timeout=120, memory_mb=3000, max_output_bytes=2**20)
-    summary = batch.grade_batch(lesson, subs, out, workers=2, limits=limits, progress=False, log=lambda *a: None,
-                                env={"COURSE_TEST_MARKER": marker})
-    assert summary.exit_code == 0
-    book = gradebook(out)
-    for student, (_, _, status, statuses, total) in HOSTILE.items():
-        record = result(out, student)
-        assert (record["status"], [e["status"] for e in record["exercises"]]) == (status, statuses), \
-            (student, record["message"], record["exercises"])
-        assert book[student]["total"] == str(total), student
-    assert "SIGSEGV" in result(out, "segfault")["message"]
-    assert "check_row_means" in result(out, "redefine")["message"]
-    assert "find_mismatch" in result(out, "patch")["message"]
-    broken = result(out, "broken")["exercises"]
-    assert "SyntaxError" in broken[0]["message"] and "sys.exit" in broken[1]["message"]
-    assert "ignored" in " ".join(result(out, "forged")["notes"])
-    assert [e["status"] for e in result(out, "stub")["exercises"]] == ["not implemented"] * 2
-    wrong = result(out, "wrong")
-    assert [e["status"] for e in wrong["exercises"]] == ["failed", "failed"]
-    assert "axis=1" in wrong["exercises"][0]["hint"] and "hidden tests" in wrong["exercises"][1]["message"]
-    for student, status in [("notes", "not a notebook"), ("garbage", "invalid json"), ("old", "unsupported format"),
-                            ("empty", "empty"), ("other_lesson", "wrong lesson"), ("dup", "duplicate")]:
-        assert book[student]["status"] == status and book[student]["total"] == "0", student
-    assert all(row["max_total"] == "3" for row in book.values())
-    assert len(list((out / "feedback").glob("*.md"))) == len(book)
-    for path in out.rglob("*"):
-        if path.is_file():
-            text = path.read_text()
-            assert F.HIDDEN_SECRET not in text and F.HIDDEN_EXPECTED not in text, path
-    assert _marked_processes(marker) == []                    # no kernel, no `sleep 9876` left behind
-
-
-@pytest.mark.slow
-def test_a_grading_run_interrupted_with_ctrl_c_resumes_to_the_same_gradebook(tmp_path, lesson):
-    subs = tmp_path / "subs"
-    F.write(F.read(lesson), subs / "ann.ipynb")
-    F.write(F.submission(lesson, {RM: "def row_means(x):\n    return x.mean(axis=0)"}), subs / "ben.ipynb")
-    F.write(F.released(lesson), subs / "cat.ipynb")
-    F.write(F.submission(lesson, drop=[RM]), subs / "dan.ipynb")
-    clean = tmp_path / "clean"
-    assert main(["grade", str(lesson), str(subs), "--out", str(clean), "--workers", "2", "--no-progress"]) == 0
-
-    out = tmp_path / "out"
-    marker = f"COURSE_TEST_{uuid.uuid4().hex}"
-    command = [sys.executable, "-m", "course_utils", "grade", str(lesson), str(subs), "--out", str(out),
-               "--workers", "1", "--no-progress"]
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "COURSE_TEST_MARKER": marker},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while not list((out / "results").glob("*.json")) and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=60)[0].decode()
-    assert process.returncode == 130, output
-    assert "interrupted" in output
-    done = len(list((out / "results").glob("*.json")))
-    assert 1 <= done < 4
-    assert _marked_processes(marker) == []
-
-    assert main(["grade", str(lesson), str(subs), "--out", str(out), "--workers", "2", "--no-progress"]) == 0
-    assert gradebook(out) == gradebook(clean)

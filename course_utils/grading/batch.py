@@ -146,9 +146,7 @@ def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=N
     failed = 0
     try:
         if todo:
-            context = multiprocessing.get_context("spawn")  # grader processes share no state with this one
-            with futures.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
-                                             initializer=_init_grader) as pool:
+            with _executor(min(workers, len(todo))) as pool:
                 pending = {pool.submit(_grade_one, str(source.path), str(sub.path), limits, sandboxed): sub
                            for sub in todo}
                 try:
@@ -180,6 +178,12 @@ def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=N
 
 
 _SOURCES = {}
+
+
+def _executor(workers):
+    """The grader processes; spawned, so they share no state with this one."""
+    context = multiprocessing.get_context("spawn")
+    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_grader)
 
 
 def _init_grader():

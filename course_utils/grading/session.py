@@ -44,7 +44,8 @@ class WorkerSession:
     # -- life cycle -----------------------------------------------------------------------
     def start(self):
         command = [sys.executable, "-I", "-m", "course_utils.grading.worker",
-                   "--call-timeout", str(self.limits.cell_timeout)]
+                   "--call-timeout", str(self.limits.cell_timeout),
+                   "--max-output", str(int(self.limits.max_output_bytes))]
         env = isolation.sandbox_env()
         if self.sandboxed:
             command = isolation.sandbox_command(command, tmp_bytes=self.limits.tmp_mb * 2**20)

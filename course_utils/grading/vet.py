@@ -87,8 +87,8 @@ def vet(source, forbidden_names=()):
     """The rule violations of one solution cell (an empty list when it may run)."""
     try:
         tree = ast.parse(source)
-    except SyntaxError as err:
-        return [Violation(err.lineno or 1, f"the cell is not valid Python ({err.msg})")]
+    except SyntaxError:
+        return []  # nothing of it can run: the worker reports the SyntaxError, with its line, as for any error
     visitor = _Vetter(set(forbidden_names), _docstrings(tree))
     visitor.visit(tree)
     return visitor.violations

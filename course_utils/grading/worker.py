@@ -33,15 +33,23 @@ class CellTimeout(BaseException):
     Exception` in student code does not swallow it)."""
 
 
+class OutputLimit(BaseException):
+    """Raised in the worker when the cells have printed more than the grader accepts."""
+
+
 class _Sink:
     """sys.stdout and sys.stderr for student code: counts what is written, keeps nothing."""
 
-    def __init__(self):
+    def __init__(self, limit):
         self.bytes = 0
+        self.limit = limit
 
     def write(self, text):
-        self.bytes += len(text) if isinstance(text, (str, bytes)) else 0
-        return len(text) if isinstance(text, (str, bytes)) else 0
+        size = len(text) if isinstance(text, (str, bytes)) else 0
+        self.bytes += size
+        if self.bytes > self.limit:
+            raise OutputLimit()
+        return size
 
     def flush(self):
         pass
@@ -126,12 +134,13 @@ def serve(namespace, request, timeout):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     call_timeout = float(argv[argv.index("--call-timeout") + 1]) if "--call-timeout" in argv else 60.0
+    output_limit = int(argv[argv.index("--max-output") + 1]) if "--max-output" in argv else 10 * 2**20
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)  # C-level writes to stdout go nowhere; stderr stays for crash reports
-    sink = _Sink()
+    sink = _Sink(output_limit)
     sys.stdout = sys.stderr = sink
     sys.stdin = open(os.devnull)
     signal.signal(signal.SIGALRM, _on_alarm)
