@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # to stay together, which --dist loadscope guarantees.
 PARALLEL ?= -n auto --dist loadscope
 
-.PHONY: lab test test-fast test-gpu notebooks release benchmark clean
+.PHONY: lab test test-fast test-gpu notebooks release benchmark clean sandbox
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,20 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab notebooks/ $(LAB_ARGS)
 
+## make sandbox: install bubblewrap, which `course grade` runs each submission in (Debian/Ubuntu, as root)
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (the grader's sandbox)"; \
+	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null; }; \
+	  else \
+	    echo "bubblewrap is missing: install it (sudo apt-get install bubblewrap) to grade in a sandbox;"; \
+	    echo "on macOS, grade inside the container of docs/grading.md"; \
+	  fi; }
+
 ## make test: set up (once), then the unit tests and every notebook under nbval, on the CPU
-test: $(INSTALLED)
+test: $(INSTALLED) sandbox
 	COURSE_DEVICE=$${COURSE_DEVICE:-cpu} $(BIN)/python -m pytest --nbval-lax $(PARALLEL) $(PYTEST_ARGS)
 
 ## make test-fast: the unit tests only, without the kernels

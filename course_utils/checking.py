@@ -222,6 +222,10 @@ class Checker:
         if kind == "NotPlain":
             raise _CaseFailed(f"on case {case}, {message.replace('the result', f'what your {_name(fn)} returned', 1)}",
                               hint="convert your result with np.asarray (or float) before returning it")
+        if kind == "Timeout":
+            raise _CaseFailed(f"on case {case}, your {_name(fn)} ran longer than the time limit and was stopped",
+                              hint="look for a loop whose condition never changes, or work that grows with the "
+                                   "input much faster than it needs to")
         if kind == "Missing":
             raise _CaseFailed(f"{_name(fn)} is not defined in your notebook",
                               hint="keep the exercise's name and signature, and run the cell that defines it")

@@ -53,6 +53,7 @@ class RemoteChannel:
         self.transport = transport
         self.limit = limit
         self.calls = 0
+        self.timeouts = 0
 
     def __call__(self, fn, args, kwargs, *, via=None, numpy_only=True, uses=()):
         if not isinstance(fn, LearnerRef):
@@ -61,12 +62,18 @@ class RemoteChannel:
                    "via": via_name(via), "numpy_only": bool(numpy_only), "uses": list(uses)}
         self.calls += 1
         reply = self.transport(encode(request))
-        return sanitize_report(decode(reply) if self.limit is None else decode(reply, self.limit))
+        report = sanitize_report(decode(reply) if self.limit is None else decode(reply, self.limit))
+        self.timeouts += (report.get("error") or {}).get("type") == "Timeout"
+        return report
 
 
 def serve_call(namespace, request_bytes, limit=None):
     """The worker's half: run one learner call from `namespace` and return its report as bytes."""
-    request = decode(request_bytes)
+    return serve_request(namespace, decode(request_bytes), limit)
+
+
+def serve_request(namespace, request, limit=None):
+    """Run the learner call a decoded request asks for; its report, encoded."""
     fn = namespace.get(request["name"])
     if fn is None:
         report = {"error": {"type": "Missing", "message": request["name"], "not_implemented": False, "line": None}}

@@ -6,23 +6,31 @@ the learner's `backward`; the children start with a gradient already in place ("
 value"), which is what exposes `=` instead of `+=`. The `backward` check then runs whole expressions
 that reuse values and compares every leaf's gradient with torch.autograd.
 
-Known mistakes are reproduced two ways: the op mistakes by the same arithmetic with a wrong local
-rule (_op_grads), the traversal mistakes by running a wrong walk over the learner's own graph.
+The learner's class is reached only through `c.call(Value, ..., via=harness)`: the harnesses
+`_op_harness` and `_backward_harness` build the Values, run the closures or `backward()` beside the
+learner's code, and hand back plain numbers (or the name of a type where something is not a number).
+Known mistakes are pure instructor code: the op mistakes redo the arithmetic with a wrong local rule
+(_op_grads), the traversal mistakes run a wrong walk over a reference engine of this module
+(_RefValue), never over the learner's objects. A mistake's hint is offered only while the mistake
+agrees with every comparison the learner has passed (course_utils/checks/_suspects.py).
 """
 
-import inspect
 import math
+import traceback
 
 import numpy as np
 import torch.nn.functional as F
 
 from course_utils.checking import Mistake, exercise
+from course_utils.checks._suspects import Suspects
+from course_utils.checks._suspects import expect_close as _expect_close
+from course_utils.hints import exception_hint
 
 # ----------------------------------------------------------------------------------------------
 # The scalar engine: one op, one call to its backward closure
 # ----------------------------------------------------------------------------------------------
 
-# How each op is applied, to a learner Value or to a torch tensor alike.
+# How each op is applied, to a learner Value, a reference _RefValue or a torch tensor alike.
 _APPLY = {
     "add": lambda s, o: s + o,
     "mul": lambda s, o: s * o,
@@ -51,6 +59,15 @@ def _resolve(operands, inputs):
     return [o.value if isinstance(o, _Num) else inputs[o] for o in operands]
 
 
+def _plain_operands(operands):
+    """Operands as plain data for a harness: an input's index, or ("number", value)."""
+    return tuple(("number", o.value) if isinstance(o, _Num) else o for o in operands)
+
+
+def _resolve_plain(operands, leaves):
+    return [o[1] if isinstance(o, (tuple, list)) else leaves[o] for o in operands]
+
+
 # The forward value of each op on plain numbers, for reproducing mistakes.
 _FORWARD = {"add": lambda s, o: s + o, "mul": lambda s, o: s * o, "pow": lambda s, n: s ** n,
             "exp": math.exp, "tanh": math.tanh, "relu": lambda s: max(s, 0.0)}
@@ -70,6 +87,8 @@ def _local(op, operands, out, variant=None):
             return [n * s ** n, 0.0]
         if variant == "pow_no_n":
             return [s ** (n - 1), 0.0]
+        if variant == "pow_via_out":  # n * x^n / x: NaN (0/0) at x = 0, as NumPy floats give it
+            return [np.float64(n) * np.float64(out) / np.float64(s), 0.0]
         return [n * s ** (n - 1), 0.0]
     if op == "exp":
         return [s] if variant == "exp_input" else [out]
@@ -97,7 +116,7 @@ def _op_grads(case, variant=None):
     for position, operand in enumerate(case.operands):
         if isinstance(operand, _Num):
             continue  # a plain number: no gradient to keep
-        if variant == "assign":
+        if variant == "assign" or (variant, position) in (("assign_self", 0), ("assign_other", 1)):
             grads[operand] = local[position] * case.upstream
         elif variant == "no_chain":
             grads[operand] += local[position]
@@ -111,39 +130,44 @@ def _op_mistake(variant):
 
 
 ASSIGN_HINT = (
-    "a backward closure assigns the gradient (`self.grad = ...`) instead of accumulating it "
-    "(`self.grad += ...`). A value used more than once (a + a, a * a, or a*b + a, where `a` feeds two ops) "
-    "gets one contribution per use, and they must add up: with `=` each use overwrites the others, so "
-    "reused values get the wrong gradient. Use += in every closure"
+    "a backward closure overwrites the gradient instead of adding to it (a plain assignment where it must "
+    "accumulate). A value used more than once (a + a, a * a, or a*b + a, where `a` feeds two ops) gets one "
+    "contribution per use, and they must add up: overwriting keeps only the last one, so reused values get "
+    "the wrong gradient. Every closure adds its contribution to what is already there"
 )
 NO_CHAIN_HINT = (
-    "you left out the upstream gradient: by the chain rule each child gets (local derivative) * out.grad, "
-    "not the local derivative alone"
+    "you left out the upstream gradient: by the chain rule each input's contribution is its local "
+    "derivative times the gradient that reached the output, not the local derivative alone"
+)
+POW_VIA_OUT_HINT = (
+    "you wrote x to the power n-1 as out / x, which divides by zero at x equal to 0 (where the derivative "
+    "of x squared is simply 0). Compute the power rule's x to the n-1 from x itself, without dividing by x"
 )
 
 # name -> Mistake, so the tests can build a learner engine with exactly that bug for each entry.
 VALUE_OP_VARIANTS = {
     "assign": Mistake(ASSIGN_HINT, _op_mistake("assign")),
+    "assign_self": Mistake(ASSIGN_HINT, _op_mistake("assign_self")),    # only the left operand's line
+    "assign_other": Mistake(ASSIGN_HINT, _op_mistake("assign_other")),  # only the right operand's line
     "no_chain": Mistake(NO_CHAIN_HINT, _op_mistake("no_chain")),
     "mul_swapped": Mistake(
-        "in a * b, d(out)/d(a) is b and d(out)/d(b) is a: each side's gradient uses the *other* operand's "
-        "data (self.grad += other.data * out.grad)", _op_mistake("mul_swapped")),
+        "in a * b, the derivative with respect to a is b and the one with respect to b is a: each side's "
+        "gradient uses the *other* operand's value", _op_mistake("mul_swapped")),
     "pow_n_times_x_n": Mistake(
-        "the power rule lowers the exponent by one: d(x^n)/dx = n * x^(n-1), not n * x^n",
-        _op_mistake("pow_n_times_x_n")),
+        "the power rule lowers the exponent by one; you kept the exponent n", _op_mistake("pow_n_times_x_n")),
     "pow_no_n": Mistake(
-        "the power rule has a factor n in front: d(x^n)/dx = n * x^(n-1)", _op_mistake("pow_no_n")),
+        "the power rule has the exponent n as a factor in front; you left it out", _op_mistake("pow_no_n")),
+    "pow_via_out": Mistake(POW_VIA_OUT_HINT, _op_mistake("pow_via_out")),
     "exp_input": Mistake(
         "the derivative of e^x is e^x itself, which the closure can read as out.data; not x",
         _op_mistake("exp_input")),
     "tanh_sigmoid": Mistake(
-        "that is the sigmoid's derivative, s(1-s). tanh's derivative is 1 - tanh(x)^2, i.e. 1 - out.data**2",
-        _op_mistake("tanh_sigmoid")),
+        "that is the sigmoid's derivative, s(1-s). tanh's derivative is one minus the square of tanh itself, "
+        "which the closure can read from out.data", _op_mistake("tanh_sigmoid")),
     "tanh_input": Mistake(
-        "tanh's derivative is 1 - tanh(x)^2: square the output t = out.data, not the input x",
-        _op_mistake("tanh_input")),
+        "tanh's derivative squares tanh's output (out.data), not its input x", _op_mistake("tanh_input")),
     "relu_at_zero": Mistake(
-        "at x = 0 exactly, use gradient 0 as torch does: (self.data > 0), not >= 0",
+        "at exactly 0, ReLU's gradient is 0, as in torch: only strictly positive inputs pass the gradient on",
         _op_mistake("relu_at_zero")),
     "relu_always_one": Mistake(
         "ReLU's gradient is not always 1: it is 1 where x > 0 and 0 where x < 0 (that is how units die)",
@@ -157,7 +181,7 @@ class _OpCase:
 
     def __init__(self, op, operands, inputs, priors=None, upstream=1.0, note=""):
         self.op, self.operands, self.inputs = op, tuple(operands), tuple(float(v) for v in inputs)
-        self.priors = tuple(priors) if priors is not None else (0.0,) * len(self.inputs)
+        self.priors = tuple(float(p) for p in priors) if priors is not None else (0.0,) * len(self.inputs)
         self.upstream = float(upstream)
         self.note = note
 
@@ -198,6 +222,7 @@ def _function_cases(seed=0):
     yield _OpCase("pow", (0, _Num(3)), (-1.2,), upstream=0.5)
     yield _OpCase("pow", (0, _Num(-1.0)), (2.0,), upstream=1.5, note="1/a")
     yield _OpCase("pow", (0, _Num(0.5)), (2.25,), priors=(0.5,), upstream=-1.0, note="a square root")
+    yield _OpCase("pow", (0, _Num(2)), (0.0,), priors=(0.25,), upstream=1.5, note="at a = 0")
     yield _OpCase("exp", (0,), (0.0,), upstream=2.0)
     yield _OpCase("exp", (0,), (1.3,), priors=(-0.5,), upstream=0.5)
     yield _OpCase("tanh", (0,), (0.7,), upstream=1.0)
@@ -214,67 +239,148 @@ def _function_cases(seed=0):
     yield _OpCase("pow", (0, _Num(1.5)), (x,), priors=(p,), upstream=g)
 
 
-def _is_value_class(Value):
-    return isinstance(Value, type)
+# -- the harnesses: run beside the learner's code, hand back plain data ---------------------------------
 
 
-def _grad_number(c, value, name, case):
-    """A .grad or .data must be a plain number; say so clearly when it is not."""
+def _number(value):
+    """A learner's .data or .grad as plain data: a float, or the name of its type when it is not a number."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        c.fail(f"on case {case}, {name} is a {type(value).__name__} ({value!r}); it should be a number",
-               hint="store plain numbers in .data and .grad, e.g. self.grad += other.data * out.grad "
-                    "(other.data, not the Value other)")
+        return type(value).__name__
     return float(value)
 
 
-def _run_op_case(c, Value, case):
-    """Apply the learner's op once, call its backward closure once, compare with torch.autograd."""
+def _learner_line(err):
+    """The line of the learner's cell (a notebook cell or other '<...>' source) where `err` was raised."""
+    line = None
+    for frame in traceback.extract_tb(err.__traceback__):
+        if frame.filename.startswith("<") or "ipykernel_" in frame.filename or "/tmp/" in frame.filename:
+            line = frame.lineno
+    return line
 
-    def one_backward_step():
-        leaves = [Value(v) for v in case.inputs]
-        for leaf, prior in zip(leaves, case.priors):
-            leaf.grad = prior
-        out = _APPLY[case.op](*_resolve(case.operands, leaves))
-        out.grad = case.upstream
+
+def _op_harness(Value, op, operands, inputs, priors, upstream):
+    """Harness: apply one op of the learner's Value to fresh leaves, call its backward closure once.
+
+    Returns {"out": out.data, "grads": [each leaf's grad]} as plain numbers, or says what went wrong:
+    {"not_a_class": type name}, {"not_a_value": type name}, or {"raised": {...}} for an exception in the
+    backward closure (an exception elsewhere, and NotImplementedError anywhere, reaches Checker.call).
+    """
+    if not isinstance(Value, type):
+        return {"not_a_class": type(Value).__name__}
+    leaves = [Value(v) for v in inputs]
+    for leaf, prior in zip(leaves, priors):
+        leaf.grad = prior
+    out = _APPLY[op](*_resolve_plain(operands, leaves))
+    if not (hasattr(out, "data") and hasattr(out, "_backward")):
+        return {"not_a_value": type(out).__name__}
+    out.grad = upstream
+    try:
         out._backward()
-        return out, leaves
+    except NotImplementedError:
+        raise
+    except Exception as err:
+        return {"out": _number(out.data),
+                "raised": {"type": type(err).__name__, "message": str(err)[:300], "line": _learner_line(err)}}
+    return {"out": _number(out.data), "grads": [_number(leaf.grad) for leaf in leaves]}
 
-    one_backward_step.__name__ = f"Value.{_METHOD[case.op]}"
+
+def _backward_harness(Value, expression, inputs):
+    """Harness: build expression `expression` (a name, see _EXPRESSIONS) from the learner's Values and
+    call backward() on it. Returns {"out": f.data, "grads": [each input's grad]} as plain numbers."""
+    if not isinstance(Value, type):
+        return {"not_a_class": type(Value).__name__}
+    leaves = [Value(v) for v in inputs]
+    out = _expression(expression)(*leaves)
+    if not (hasattr(out, "data") and hasattr(out, "backward")):
+        return {"not_a_value": type(out).__name__}
+    out.backward()
+    return {"out": _number(out.data), "grads": [_number(leaf.grad) for leaf in leaves]}
+
+
+def _backward_answers(Value, cases):
+    """Harness: the learner's (f.data, each input's grad) on several (expression, inputs), to choose a hint.
+
+    None where an expression raised or gave something that is not a number."""
+    answers = []
+    for expression, inputs in cases:
+        try:
+            answer = _backward_harness(Value, expression, inputs)
+            values = (answer["out"], *answer["grads"])
+        except Exception:
+            answers.append(None)
+            continue
+        answers.append(None if any(isinstance(v, str) for v in values) else values)
+    return answers
+
+
+# -- what the checks make of the harnesses' answers ------------------------------------------------------
+
+_CLASS_HINT = "pass the class Value itself to the check, not an instance made from it"
+_NUMBER_HINT = ("data and grad hold plain numbers: multiply by the other operand's number (its .data), not by "
+                "the Value object itself")
+
+
+def _engine_answer(c, answer, described, what):
+    """Fail clearly on what a harness reports instead of numbers; return the answer otherwise."""
+    if "not_a_class" in answer:
+        c.fail(f"expected the class Value itself, got {answer['not_a_class']}", hint=_CLASS_HINT)
+    if "not_a_value" in answer:
+        c.fail(f"on case {described}, {what} returned {answer['not_a_value']}, not a Value",
+               hint="each operation builds a new Value, gives it its _backward closure and hands it back")
+    return answer
+
+
+def _as_number(c, value, name, described):
+    if isinstance(value, str):
+        c.fail(f"on case {described}, {name} is a {value}; it should be a number", hint=_NUMBER_HINT)
+    return value
+
+
+def _op_suspects():
+    """One Suspects per op: each op's closure is its own code, so what the learner got right for one op
+    says nothing about another."""
+    return {op: Suspects(VALUE_OP_MISTAKES) for op in _APPLY}
+
+
+def _run_op_case(c, Value, case, suspects):
+    """Apply the learner's op once, call its backward closure once, compare with torch.autograd.
+
+    `suspects` is the dict of _op_suspects(); the failing case's whole answer (every input's gradient)
+    narrows them before a hint is chosen."""
     described = case.describe()
-    out, leaves = c.call(one_backward_step, case=described)
+    answer = c.call(Value, case.op, _plain_operands(case.operands), case.inputs, case.priors, case.upstream,
+                    case=described, via=_op_harness)
+    _engine_answer(c, answer, described, f"Value.{_METHOD[case.op]}")
     arrays = [np.array(v) for v in case.inputs]
     expected_out, expected_grads = c.reference(case.torch_fn(), *arrays, dout=np.array(case.upstream))
-    if not hasattr(out, "data") or not hasattr(out, "_backward"):
-        c.fail(f"on case {described}, {_METHOD[case.op]} returned {type(out).__name__}, not a Value",
-               hint="each op returns a new Value `out` whose _backward closure is set")
-    c.expect_close(_grad_number(c, out.data, "out.data", described), expected_out, case=described,
+    c.expect_close(_as_number(c, answer["out"], "out.data", described), expected_out, case=described,
                    name="out.data (the forward value)")
-    for i, (leaf, expected) in enumerate(zip(leaves, expected_grads)):
-        actual = _grad_number(c, leaf.grad, f"{_LETTERS[i]}.grad", described)
-        c.expect_close(actual, expected + case.priors[i], case=described, name=f"{_LETTERS[i]}.grad",
-                       mistakes=VALUE_OP_MISTAKES, mistake_args=(case,), mistake_output=i)
-
-
-def _check_value_class(c, Value):
-    if not _is_value_class(Value):
-        c.fail(f"expected the class Value itself, got {type(Value).__name__}",
-               hint="pass the class, e.g. check_value_add_mul(Value), not an instance such as Value(2.0)")
+    if "raised" in answer:
+        err = answer["raised"]
+        where = f" (line {err['line']} of your cell)" if err.get("line") else ""
+        at_zero = case.op == "pow" and 0.0 in case.inputs and err["type"] == "ZeroDivisionError"
+        c.fail(f"on case {described}, out._backward() raised {err['type']}{where}: {err['message']}",
+               hint=POW_VIA_OUT_HINT if at_zero else exception_hint(err["type"], err["message"]))
+    grads = tuple(_as_number(c, g, f"{_LETTERS[i]}.grad", described) for i, g in enumerate(answer["grads"]))
+    for i, expected in enumerate(expected_grads):
+        _expect_close(c, suspects[case.op], grads[i], expected + case.priors[i], case=described,
+                      name=f"{_LETTERS[i]}.grad", args=(case,), pick=i, observe=lambda: [((case,), None, grads)])
 
 
 @exercise("backprop.value_add_mul", points=1, compared="torch.autograd")
-def check_value_add_mul(c, Value):
+def check_value_add_mul(c, Value, seed=0):
     """Value.__add__ and Value.__mul__: forward value and each operand's gradient after one backward step."""
-    _check_value_class(c, Value)
-    for case in _add_mul_cases():
-        _run_op_case(c, Value, case)
+    suspects = _op_suspects()
+    for case in _add_mul_cases(seed):
+        _run_op_case(c, Value, case, suspects)
 
 
 @exercise("backprop.value_pow_exp_tanh_relu", points=1, compared="torch.autograd")
-def check_value_pow_exp_tanh_relu(c, Value):
+def check_value_pow_exp_tanh_relu(c, Value, seed=0):
     """Value.__pow__ (numeric exponent), exp, tanh and relu: one backward step each."""
-    _check_value_class(c, Value)
-    for case in _function_cases():
-        _run_op_case(c, Value, case)
+    suspects = _op_suspects()
+    for case in _function_cases(seed):
+        _run_op_case(c, Value, case, suspects)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,22 +409,6 @@ def _random_expression(seed, steps=10):
     return expression
 
 
-def _expression_cases():
-    yield "f = a*b + a (a is used twice)", (lambda a, b: a * b + a), (2.0, -3.0)
-    yield "f = x*x*x", (lambda x: x * x * x), (1.7,)
-    yield "s = a*b; f = s * s.tanh() (s reaches f along paths of different lengths)", _diamond, (0.8, -1.3)
-    yield "s = a + b; f = (s + s).tanh() (the node s is used twice)", _twice_tanh, (0.3, -0.1)
-    yield "a neuron: f = (w1*x1 + w2*x2 + b).tanh()", (lambda x1, w1, x2, w2, b: (x1 * w1 + x2 * w2 + b).tanh()), \
-        (2.0, -3.0, 0.0, 1.0, 6.8813735870195432)
-    yield "s = a*b + c; f = (s + s.relu()).tanh() * s + s.exp()", _deep_diamond, (0.6, 1.1, -0.2)
-    yield "derived ops: f = (a - b)/c + 2*a - 1/b + c**-2 + 3 - a", \
-        (lambda a, b, c: (a - b) / c + 2 * a - 1 / b + c ** -2 + 3 - a), (1.5, -0.5, 2.0)
-    yield "f = a (a lone Value: its gradient is the seed)", (lambda a: a), (4.0,)
-    for seed in (1, 2, 3):
-        yield (f"random expression of 10 operations with shared sub-expressions (seed {seed})",
-               _random_expression(seed), (0.7, -0.4, 1.2))
-
-
 def _twice_tanh(a, b):
     s = a + b
     return (s + s).tanh()
@@ -334,23 +424,195 @@ def _deep_diamond(a, b, c):
     return (s + s.relu()).tanh() * s + s.exp()
 
 
-# Wrong walks over the learner's graph. Each gets the output node and only uses the learner's
-# data, _prev and _backward closures.
+# Every expression the backward check builds, by name: the name is what crosses to the harness.
+_EXPRESSIONS = {
+    "reuse": lambda a, b: a * b + a,
+    "cube": lambda x: x * x * x,
+    "diamond": _diamond,
+    "twice_tanh": _twice_tanh,
+    "neuron": lambda x1, w1, x2, w2, b: (x1 * w1 + x2 * w2 + b).tanh(),
+    "deep_diamond": _deep_diamond,
+    "sub": lambda a, b: (a - b) * a,
+    "rsub": lambda a: (2.5 - a) * a,
+    "neg": lambda a, b: (-a) * b + a,
+    "truediv": lambda a, b: (a / b) * b + a,
+    "rtruediv": lambda a: (3.0 / a) * a + a,
+    "derived": lambda a, b, c: (a - b) / c + 2 * a - 1 / b + c ** -2 + 3 - a,
+    "lone": lambda a: a,
+}
+_ARGUMENTS = {"reuse": "ab", "cube": "x", "diamond": "ab", "twice_tanh": "ab", "neuron": ("x1", "w1", "x2", "w2", "b"),
+              "deep_diamond": "abc", "sub": "ab", "rsub": "a", "neg": "ab", "truediv": "ab", "rtruediv": "a",
+              "derived": "abc", "lone": "a"}
 
 
-def _topological(root, visited=True):
+def _expression(name):
+    if name.startswith("random:"):
+        return _random_expression(int(name.split(":", 1)[1]))
+    return _EXPRESSIONS[name]
+
+
+def _argument_names(name):
+    return list(_ARGUMENTS.get(name, "abc"))
+
+
+def _expression_cases(seed=0):
+    """(description, expression name, inputs): fixed expressions that reuse values, then random ones."""
+    rng = np.random.default_rng(seed)
+    yield "f = a*b + a (a is used twice)", "reuse", (2.0, -3.0)
+    yield "f = x*x*x", "cube", (1.7,)
+    yield "s = a*b; f = s * s.tanh() (s reaches f along paths of different lengths)", "diamond", (0.8, -1.3)
+    yield "s = a + b; f = (s + s).tanh() (the node s is used twice)", "twice_tanh", (0.3, -0.1)
+    yield "a neuron: f = (w1*x1 + w2*x2 + b).tanh()", "neuron", (2.0, -3.0, 0.0, 1.0, 6.8813735870195432)
+    yield "s = a*b + c; f = (s + s.relu()).tanh() * s + s.exp()", "deep_diamond", (0.6, 1.1, -0.2)
+    # Each derived operation (built from +, * and ** in the lesson) once, with an operand that is used again.
+    yield "f = (a - b) * a (a is used by the subtraction and again)", "sub", (1.5, -0.5)
+    yield "f = (2.5 - a) * a", "rsub", (0.75,)
+    yield "f = (-a) * b + a", "neg", (1.25, -2.0)
+    yield "f = (a / b) * b + a", "truediv", (1.5, -0.8)
+    yield "f = (3 / a) * a + a", "rtruediv", (1.2,)
+    yield "derived ops together: f = (a - b)/c + 2*a - 1/b + c**-2 + 3 - a", "derived", (1.5, -0.5, 2.0)
+    yield "f = a (a lone Value: its gradient is the seed)", "lone", (4.0,)
+    for k in (1, 2, 3):
+        inputs = tuple(float(v) for v in (rng.uniform(-1.5, 1.5, size=3).round(3) if seed else (0.7, -0.4, 1.2)))
+        yield (f"random expression of 10 operations with shared sub-expressions (seed {seed + k})",
+               f"random:{seed + k}", inputs)
+
+
+class _RefValue:
+    """The lesson's engine, as instructor code: known mistakes run on it, never on the learner's objects.
+
+    `assign_in` names derived operations that a subclass gives closures of their own which overwrite
+    (instead of adding to) their inputs' gradients: the bug of a learner who rewrote, say, `__sub__`.
+    """
+
+    assign_in = frozenset()
+
+    def __init__(self, data, children=()):
+        self.data = float(data)
+        self.grad = 0.0
+        self._prev = tuple(children)
+        self._backward = lambda: None
+
+    def _wrap(self, other):
+        return other if isinstance(other, _RefValue) else type(self)(other)
+
+    def __add__(self, other):
+        other = self._wrap(other)
+        out = type(self)(self.data + other.data, (self, other))
+
+        def _backward():
+            self.grad += out.grad
+            other.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other):
+        other = self._wrap(other)
+        out = type(self)(self.data * other.data, (self, other))
+
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def __pow__(self, n):
+        out = type(self)(self.data ** n, (self,))
+
+        def _backward():
+            self.grad += n * self.data ** (n - 1) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def _unary(self, value, local):
+        out = type(self)(value, (self,))
+
+        def _backward():
+            self.grad += local(out) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def exp(self):
+        return self._unary(math.exp(self.data), lambda out: out.data)
+
+    def tanh(self):
+        return self._unary(math.tanh(self.data), lambda out: 1.0 - out.data ** 2)
+
+    def relu(self):
+        return self._unary(max(self.data, 0.0), lambda out: 1.0 if self.data > 0 else 0.0)
+
+    def _assigning(self, value, children, locals_):
+        """A derived op with its own closure that overwrites its inputs' gradients (the bug)."""
+        out = type(self)(value, children)
+
+        def _backward():
+            for child, local in zip(children, locals_):
+                child.grad = local * out.grad
+
+        out._backward = _backward
+        return out
+
+    def __neg__(self):
+        if "neg" in self.assign_in:
+            return self._assigning(-self.data, (self,), (-1.0,))
+        return self * -1.0
+
+    def __radd__(self, other):
+        return self + other
+
+    def __sub__(self, other):
+        if "sub" in self.assign_in:
+            other = self._wrap(other)
+            return self._assigning(self.data - other.data, (self, other), (1.0, -1.0))
+        return self + (-other)
+
+    def __rsub__(self, other):
+        if "rsub" in self.assign_in:
+            return self._assigning(other - self.data, (self,), (-1.0,))
+        return (-self) + other
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __truediv__(self, other):
+        if "truediv" in self.assign_in:
+            other = self._wrap(other)
+            return self._assigning(self.data / other.data, (self, other),
+                                   (1.0 / other.data, -self.data / other.data ** 2))
+        return self * other ** -1.0
+
+    def __rtruediv__(self, other):
+        if "rtruediv" in self.assign_in:
+            return self._assigning(other / self.data, (self,), (-other / self.data ** 2,))
+        return self ** -1.0 * other
+
+
+def _topological(root, visited=True, preorder=False):
     order, seen = [], set()
 
     def build(v):
         if visited and id(v) in seen:
             return
         seen.add(id(v))
+        if preorder:
+            order.append(v)
         for child in v._prev:
             build(child)
-        order.append(v)
+        if not preorder:
+            order.append(v)
 
     build(root)
     return order
+
+
+def _walk_right(root):
+    root.grad = 1.0
+    for v in reversed(_topological(root)):
+        v._backward()
 
 
 def _walk_no_seed(root):
@@ -367,6 +629,12 @@ def _walk_not_reversed(root):
 def _walk_no_visited(root):
     root.grad = 1.0
     for v in reversed(_topological(root, visited=False)):
+        v._backward()
+
+
+def _walk_preorder(root):
+    root.grad = 1.0
+    for v in _topological(root, preorder=True):
         v._backward()
 
 
@@ -393,69 +661,100 @@ def _walk_breadth_first(root):
                 queue.append(child)
 
 
+def _reference_run(expression, inputs, walk=_walk_right, assign_in=()):
+    """(f.data, each input's grad) of `expression` on the reference engine, with a given walk and bug."""
+    engine = type("_Engine", (_RefValue,), {"assign_in": frozenset(assign_in)}) if assign_in else _RefValue
+    leaves = [engine(v) for v in inputs]
+    out = _expression(expression)(*leaves)
+    walk(out)
+    return (out.data, *(leaf.grad for leaf in leaves))
+
+
 def _with_walk(walk):
-    def reproduce(Value, expression, inputs):
-        leaves = [Value(v) for v in inputs]
-        walk(expression(*leaves))
-        return tuple(float(leaf.grad) for leaf in leaves)
-
-    return reproduce
+    return lambda expression, inputs: _reference_run(expression, inputs, walk=walk)
 
 
-# name -> Mistake, so the tests can build a learner engine with exactly that walk for each entry.
+def _with_assigning(op):
+    return lambda expression, inputs: _reference_run(expression, inputs, assign_in=(op,))
+
+
+def _derived_hint(op, words):
+    return (f"the inputs of {words} lost the gradient they already had from another use: the backward closure "
+            f"of {op} overwrites instead of adding to it. If you gave {op} a closure of its own, it must "
+            "accumulate like the others; or keep it built from +, * and ** as the lesson gives it, so it needs no "
+            "rule of its own")
+
+
+# name -> Mistake, so the tests can build a learner engine with exactly that walk (or bug) for each entry.
 BACKWARD_VARIANTS = {
     "no_seed": Mistake(
-        "every gradient is 0 because the output's own gradient was never seeded: set self.grad = 1.0 "
-        "(dL/dL = 1) before calling the _backward closures", _with_walk(_walk_no_seed)),
+        "every gradient is 0 because the output's own gradient was never seeded: the derivative of the output "
+        "with respect to itself is 1, and it must be in place before the first closure runs",
+        _with_walk(_walk_no_seed)),
     "not_reversed": Mistake(
         "you called the closures from the inputs towards the output. A topological order lists each node "
         "after the nodes it was computed from; walk it in reverse (output first), so that a node's grad is "
         "complete before its _backward passes it on", _with_walk(_walk_not_reversed)),
     "no_visited": Mistake(
         "a node used twice appears twice in your topological order, so its _backward ran twice and passed "
-        "its gradient down twice: keep a `visited` set and add each node to the order only once",
+        "its gradient down twice: keep a set of visited nodes and add each node to the order only once",
         _with_walk(_walk_no_visited)),
+    "preorder": Mistake(
+        "your order lists each node *before* the nodes it was computed from (added on the way down), so a node "
+        "used by several others can pass its gradient on before all of them have added theirs. A topological "
+        "order adds a node only after all of its inputs; walk that order in reverse",
+        _with_walk(_walk_preorder)),
     "recursive": Mistake(
         "calling _backward and then recursing into the children is not a topological order: a shared node "
         "passes its gradient on before all its users have added theirs, and once per path. Build the "
-        "topological order first (visited set), then call each node's _backward once, in reverse",
+        "topological order first (with a visited set), then call each node's _backward once, in reverse",
         _with_walk(_walk_recursive)),
     "breadth_first": Mistake(
         "a breadth-first walk from the output can reach a shared node before every node that uses it has "
         "added its contribution, so the node passes on an incomplete gradient. Use a topological order "
         "(depth-first, each node after its children), walked in reverse",
         _with_walk(_walk_breadth_first)),
+    "sub_assign": Mistake(_derived_hint("__sub__", "a - b"), _with_assigning("sub")),
+    "rsub_assign": Mistake(_derived_hint("__rsub__", "2.5 - a"), _with_assigning("rsub")),
+    "neg_assign": Mistake(_derived_hint("__neg__", "-a"), _with_assigning("neg")),
+    "truediv_assign": Mistake(_derived_hint("__truediv__", "a / b"), _with_assigning("truediv")),
+    "rtruediv_assign": Mistake(_derived_hint("__rtruediv__", "3 / a"), _with_assigning("rtruediv")),
 }
 BACKWARD_MISTAKES = list(BACKWARD_VARIANTS.values())
 
 
 @exercise("backprop.value_backward", points=2, compared="torch.autograd")
-def check_value_backward(c, Value):
+def check_value_backward(c, Value, seed=0):
     """Value.backward(): gradients of whole expressions (with reused values) against torch.autograd.
 
     The ops are checked first, so that a wrong op rule is named as such rather than blamed on backward.
     """
-    _check_value_class(c, Value)
-    for case in list(_add_mul_cases()) + list(_function_cases()):
-        _run_op_case(c, Value, case)
-    for described, expression, inputs in _expression_cases():
-        def run_backward():
-            leaves = [Value(v) for v in inputs]
-            out = expression(*leaves)
-            out.backward()
-            return out, leaves
+    op_suspects = _op_suspects()
+    for case in list(_add_mul_cases(seed)) + list(_function_cases(seed)):
+        _run_op_case(c, Value, case, op_suspects)
+    suspects = Suspects(BACKWARD_MISTAKES)
+    cases = list(_expression_cases(seed))
+    for number, (described, expression, inputs) in enumerate(cases):
+        answer = c.call(Value, expression, inputs, case=described, via=_backward_harness)
+        _engine_answer(c, answer, described, "the expression")
+        expected_out, expected_grads = c.reference(_expression(expression), *[np.array(v) for v in inputs],
+                                                   dout=np.array(1.0))
+        values = (_as_number(c, answer["out"], "f.data", described),
+                  *(_as_number(c, g, f"{name}.grad", described)
+                    for name, g in zip(_argument_names(expression), answer["grads"])))
 
-        run_backward.__name__ = "Value.backward"
-        out, leaves = c.call(run_backward, case=described)
-        expected_out, expected_grads = c.reference(expression, *[np.array(v) for v in inputs], dout=np.array(1.0))
-        c.expect_close(_grad_number(c, out.data, "f.data", described), expected_out, case=described,
-                       name="f.data (the forward value)")
-        names = list(inspect.signature(expression).parameters)
-        for i, (leaf, expected) in enumerate(zip(leaves, expected_grads)):
-            name = f"{names[i]}.grad"
-            actual = _grad_number(c, leaf.grad, name, described)
-            c.expect_close(actual, expected, case=described, name=name,
-                           mistakes=BACKWARD_MISTAKES, mistake_args=(Value, expression, inputs), mistake_output=i)
+        def observe(number=number, values=values, described=described):
+            # Several wrong walks agree on one expression (breadth-first and a pre-order walk do, on a
+            # diamond): keep the mistakes that reproduce the learner's answers on every remaining one too.
+            rest = cases[number + 1:]
+            later = c.call(Value, [(e, i) for _, e, i in rest], case=described, via=_backward_answers)
+            seen = [((expression_, inputs_), None, answer_) for (_, expression_, inputs_), answer_ in zip(rest, later)]
+            return [((cases[number][1], cases[number][2]), None, values)] + seen
+
+        for i, (name, expected) in enumerate(zip(["f"] + _argument_names(expression), [expected_out, *expected_grads])):
+            _expect_close(c, suspects, values[i], expected, case=described,
+                          name="f.data (the forward value)" if i == 0 else f"{name}.grad",
+                          args=(expression, inputs), pick=i, observe=observe)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -480,24 +779,27 @@ def _linear_cases(seed=0):
 
 
 LINEAR_FORWARD_MISTAKES = [
-    Mistake("w has shape (out_features, in_features), as in torch.nn.functional.linear: the output is "
-            "x @ w.T + b, not x @ w + b", lambda x, w, b: (x @ w + b, (x, w, b))),
-    Mistake("you left out the bias: out = x @ w.T + b", lambda x, w, b: (x @ w.T, (x, w, b))),
+    Mistake("w has shape (out_features, in_features), as in torch.nn.functional.linear, so x multiplies the "
+            "transpose of w; you used w as if it were stored as (in_features, out_features)",
+            lambda x, w, b: (x @ w + b, (x, w, b))),
+    Mistake("you left out the bias: it is added to every row of the output", lambda x, w, b: (x @ w.T, (x, w, b))),
 ]
+
+_PAIR_HINT = ("the function gives back a pair: the output, and a cache holding what linear_backward needs "
+              "(the layer's inputs)")
 
 
 @exercise("backprop.linear_forward", points=1, compared="torch.nn.functional.linear")
-def check_linear_forward(c, linear_forward):
+def check_linear_forward(c, linear_forward, seed=0):
     """linear_forward(x, w, b) returns (out, cache) with out = x @ w.T + b."""
-    for described, x, w, b, _ in _linear_cases():
+    suspects = Suspects(LINEAR_FORWARD_MISTAKES)
+    for described, x, w, b, _ in _linear_cases(seed):
         result = c.call(linear_forward, x, w, b, case=described)
         if not (isinstance(result, tuple) and len(result) == 2):
             c.fail(f"on case {described}, linear_forward returned {type(result).__name__}; "
-                   "it should return the pair (out, cache)",
-                   hint="end with `return out, cache`, where cache = (x, w, b) is what linear_backward needs")
+                   "it should return the pair (out, cache)", hint=_PAIR_HINT)
         expected, _ = c.reference(F.linear, x, w, b)
-        c.expect_close(result[0], expected, case=described, name="out", mistakes=LINEAR_FORWARD_MISTAKES,
-                       mistake_args=(x, w, b), mistake_output=0)
+        _expect_close(c, suspects, result[0], expected, case=described, name="out", args=(x, w, b), pick=0)
 
 
 def _linear_backward_variant(dx=None, dw=None, db=None):
@@ -511,24 +813,26 @@ def _linear_backward_variant(dx=None, dw=None, db=None):
 
 
 LINEAR_BACKWARD_MISTAKES = [
-    Mistake("dw has the parameter's shape (out_features, in_features): dw = dout.T @ x. x.T @ dout is its "
-            "transpose (the layout for a w of shape (in, out), as in CS231n)",
-            _linear_backward_variant(dw=lambda dout, x, w: x.T @ dout)),
-    Mistake("dx = dout @ w: w is (out_features, in_features), so no transpose here (the forward pass used "
-            "w.T, the backward pass undoes it)", _linear_backward_variant(dx=lambda dout, x, w: dout @ w.T)),
-    Mistake("db must be summed over the batch: b is added to every row, so db = dout.sum(axis=0), of "
+    Mistake("your dw is the transpose of the right one: that is the formula for a weight stored as (in_features, "
+            "out_features), as in CS231n. Here w is (out_features, in_features), and a gradient has the shape "
+            "and the layout of its variable", _linear_backward_variant(dw=lambda dout, x, w: x.T @ dout)),
+    Mistake("your dx multiplies dout by the transpose of w. With w of shape (out_features, in_features) the "
+            "forward pass used w's transpose, so the backward pass uses w itself",
+            _linear_backward_variant(dx=lambda dout, x, w: dout @ w.T)),
+    Mistake("b is added to every row, so its gradient adds up the rows of dout: one sum over the batch, of "
             "shape (out_features,)", _linear_backward_variant(db=lambda dout, x, w: dout)),
     Mistake("b is added to every row, so its gradient is the sum over the batch (axis 0), not the mean",
             _linear_backward_variant(db=lambda dout, x, w: dout.mean(axis=0))),
-    Mistake("sum db over the batch axis (axis=0), not over the features (axis=1)",
+    Mistake("sum db over the batch axis (axis 0), not over the features (axis 1)",
             _linear_backward_variant(db=lambda dout, x, w: dout.sum(axis=1))),
 ]
 
 
 @exercise("backprop.linear_backward", points=2, compared="torch.autograd on F.linear")
-def check_linear_backward(c, linear_backward):
+def check_linear_backward(c, linear_backward, seed=0):
     """linear_backward(dout, cache) with cache = (x, w, b) returns (dx, dw, db)."""
-    for described, x, w, b, dout in _linear_cases(seed=1):
+    suspects = Suspects(LINEAR_BACKWARD_MISTAKES)
+    for described, x, w, b, dout in _linear_cases(seed + 1):
         cache = (x.copy(), w.copy(), b.copy())
         result = c.call(linear_backward, dout, cache, case=described)
         c.expect(all(np.array_equal(kept, original) for kept, original in zip(cache, (x, w, b))),
@@ -536,17 +840,19 @@ def check_linear_backward(c, linear_backward):
                  hint="compute new arrays; the cache belongs to the forward pass")
         if not (isinstance(result, tuple) and len(result) == 3):
             c.fail(f"on case {described}, linear_backward returned {type(result).__name__}; "
-                   "it should return the three gradients (dx, dw, db)")
+                   "it should return the three gradients (dx, dw, db)",
+                   hint="the function gives back three gradients, shaped like x, w and b, in that order")
         _, grads = c.reference(F.linear, x, w, b, dout=dout)
         for i, (name, actual, expected) in enumerate(zip(("dx", "dw", "db"), result, grads)):
-            c.expect_close(actual, expected, case=described, name=name, mistakes=LINEAR_BACKWARD_MISTAKES,
-                           mistake_args=(dout, cache), mistake_output=i)
+            _expect_close(c, suspects, actual, expected, case=described, name=name, args=(dout, cache), pick=i)
 
 
 def _ce_cases(seed=0):
     rng = np.random.default_rng(seed)
     yield "batch of 1, logits of shape (1, 3)", np.array([[1.0, 2.0, 0.5]]), np.array([2])
     yield "logits of shape (4, 5)", rng.normal(size=(4, 5)) * 2, np.array([0, 4, 2, 2])
+    yield ("rows far apart (one row's logits near +800, another's near -800)",
+           np.array([[800.0, 801.0, 799.5], [-800.0, -799.0, -801.0], [0.5, -0.5, 0.0]]), np.array([0, 1, 2]))
     yield ("large logits (+-1000: a naive softmax overflows and a true class with probability ~0 gives log 0)",
            np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 500.0], [3.0, 2.0, 1.0]]), np.array([1, 1, 0]))
     yield "all logits equal", np.zeros((3, 4)), np.array([0, 1, 3])
@@ -562,14 +868,16 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _ce_variant(loss=None, grad=None):
+def _ce_variant(loss=None, grad=None, shift=None):
     def wrong(logits, y):
         n = logits.shape[0]
         p = _softmax(logits)
         onehot = np.zeros_like(p)
         onehot[np.arange(n), y] = 1.0
-        shifted = logits - logits.max(axis=1, keepdims=True)
+        shifted = logits - (logits.max(axis=1, keepdims=True) if shift is None else shift(logits))
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        if shift is not None:  # the whole computation on the wrongly shifted logits
+            p = np.exp(log_p)
         right_loss = -log_p[np.arange(n), y].mean()
         right_grad = (p - onehot) / n
         return (loss(logits, y, p, log_p) if loss else right_loss,
@@ -579,37 +887,40 @@ def _ce_variant(loss=None, grad=None):
 
 
 SOFTMAX_CE_MISTAKES = [
-    Mistake("divide the gradient by the batch size: the loss is a mean over N examples, so "
-            "dlogits = (softmax - onehot) / N", _ce_variant(grad=lambda p, onehot, n: p - onehot)),
-    Mistake("the gradient has the wrong sign: dlogits = (softmax - onehot) / N",
-            _ce_variant(grad=lambda p, onehot, n: (onehot - p) / n)),
-    Mistake("subtract the one-hot labels: dlogits = (softmax - onehot) / N",
-            _ce_variant(grad=lambda p, onehot, n: p / n)),
+    Mistake("the loss is a mean over the N examples, so its gradient carries the factor 1/N too",
+            _ce_variant(grad=lambda p, onehot, n: p - onehot)),
+    Mistake("your dlogits has the wrong sign: the loss falls when the true class's logit rises, so the gradient "
+            "is negative there", _ce_variant(grad=lambda p, onehot, n: (onehot - p) / n)),
+    Mistake("your dlogits does not depend on the labels y: minus the log-probability of the true class has a "
+            "term from the true class's own logit, which you left out", _ce_variant(grad=lambda p, onehot, n: p / n)),
     Mistake("the loss is the mean over the batch, as in F.cross_entropy, not the sum",
             _ce_variant(loss=lambda z, y, p, log_p: -log_p[np.arange(len(y)), y].sum())),
-    Mistake("you took the log of the softmax: where a probability underflows to 0, log(0) = -inf. Compute "
-            "the loss from the logits with log-sum-exp: log p = z - m - log(sum(exp(z - m))), m = max(z)",
-            _ce_variant(loss=lambda z, y, p, log_p: -np.log(p[np.arange(len(y)), y]).mean())),
+    Mistake("you took the log of the softmax probabilities: where one underflows to 0, its log is -inf. Compute "
+            "the log-probabilities straight from the logits with the log-sum-exp trick, so that no probability "
+            "is ever rounded to 0", _ce_variant(loss=lambda z, y, p, log_p: -np.log(p[np.arange(len(y)), y]).mean())),
+    Mistake("you subtracted one maximum for the whole batch; each row needs its own. A row whose logits all lie "
+            "far below the batch's maximum underflows to 0 everywhere, and its log is -inf",
+            _ce_variant(shift=lambda z: z.max())),
 ]
 
 
 @exercise("backprop.softmax_cross_entropy", points=1, compared="F.cross_entropy and torch.autograd")
-def check_softmax_cross_entropy(c, softmax_cross_entropy):
+def check_softmax_cross_entropy(c, softmax_cross_entropy, seed=0):
     """softmax_cross_entropy(logits, y) returns (mean loss, dlogits), from the logits."""
-    for described, logits, y in _ce_cases():
+    suspects = Suspects(SOFTMAX_CE_MISTAKES)
+    for described, logits, y in _ce_cases(seed):
         result = c.call(softmax_cross_entropy, logits, y, case=described)
         if not (isinstance(result, tuple) and len(result) == 2):
             c.fail(f"on case {described}, softmax_cross_entropy returned {type(result).__name__}; "
-                   "it should return the pair (loss, dlogits)")
+                   "it should return the pair (loss, dlogits)",
+                   hint="the function gives back a pair: the mean loss (one number) and its gradient")
         loss, dlogits = result
         expected_loss, (expected_grad,) = c.reference(F.cross_entropy, logits, y, dout=np.array(1.0), wrt=[0])
         if isinstance(loss, np.ndarray) and loss.shape != ():
             c.fail(f"on case {described}, the loss has shape {loss.shape}; it should be one number, "
-                   "the mean over the batch", hint="average the per-example losses: loss = losses.mean()")
-        c.expect_close(loss, expected_loss, case=described, name="loss", mistakes=SOFTMAX_CE_MISTAKES,
-                       mistake_args=(logits, y), mistake_output=0)
-        c.expect_close(dlogits, expected_grad, case=described, name="dlogits", mistakes=SOFTMAX_CE_MISTAKES,
-                       mistake_args=(logits, y), mistake_output=1)
+                   "the mean over the batch", hint="the loss is one number: the mean of the per-example losses")
+        _expect_close(c, suspects, loss, expected_loss, case=described, name="loss", args=(logits, y), pick=0)
+        _expect_close(c, suspects, dlogits, expected_grad, case=described, name="dlogits", args=(logits, y), pick=1)
 
 
 def _mlp_variant(skip_relu=False, layer2_input="h"):
@@ -628,10 +939,11 @@ def _mlp_variant(skip_relu=False, layer2_input="h"):
 
 
 MLP_MISTAKES = [
-    Mistake("the gradient skipped ReLU's backward: between the layers, dz1 = relu_backward(dh, z1) "
-            "zeroes the gradient where z1 <= 0", _mlp_variant(skip_relu=True)),
-    Mistake("layer 2's input is h = relu(z1), so dw2 = dlogits.T @ h: its cache must hold h, not z1",
-            _mlp_variant(layer2_input="z1")),
+    Mistake("the gradient skipped ReLU's backward between the layers: where a hidden unit's pre-activation is "
+            "not positive, ReLU passed nothing forward, so no gradient flows back through it",
+            _mlp_variant(skip_relu=True)),
+    Mistake("layer 2's input is the ReLU output, not the pre-activation: dw2 is built from what layer 2 really "
+            "received, so its cache must hold the ReLU output", _mlp_variant(layer2_input="z1")),
 ]
 
 
@@ -662,19 +974,24 @@ def _flatten_mlp(result):
     return (loss, *grads)
 
 
+def _flat_mlp_mistake(mistake):
+    return Mistake(mistake.hint, lambda *args: _flatten_mlp(mistake.fn(*args)))
+
+
 @exercise("backprop.mlp_loss_and_grads", points=2, compared="torch.autograd on the same MLP")
-def check_mlp_loss_and_grads(c, mlp_loss_and_grads):
+def check_mlp_loss_and_grads(c, mlp_loss_and_grads, seed=0):
     """mlp_loss_and_grads(x, y, w1, b1, w2, b2) returns (loss, (dw1, db1, dw2, db2))."""
-    mistakes = [Mistake(m.hint, lambda *args, fn=m.fn: _flatten_mlp(fn(*args))) for m in MLP_MISTAKES]
-    for described, x, y, w1, b1, w2, b2 in _mlp_cases():
+    suspects = Suspects([_flat_mlp_mistake(m) for m in MLP_MISTAKES])
+    for described, x, y, w1, b1, w2, b2 in _mlp_cases(seed):
         args = (x, y, w1, b1, w2, b2)
         result = c.call(mlp_loss_and_grads, *args, case=described)
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], (tuple, list))
                 and len(result[1]) == 4):
-            c.fail(f"on case {described}, mlp_loss_and_grads should return (loss, (dw1, db1, dw2, db2))")
+            c.fail(f"on case {described}, mlp_loss_and_grads should return (loss, (dw1, db1, dw2, db2))",
+                   hint="the function gives back the loss and a tuple of the four gradients, in the order of the "
+                        "parameters")
         expected_loss, expected_grads = c.reference(_torch_mlp, *args, dout=np.array(1.0), wrt=[2, 3, 4, 5])
         names = ("loss", "dw1", "db1", "dw2", "db2")
         for i, (name, actual, expected) in enumerate(zip(names, _flatten_mlp(result),
                                                          [expected_loss, *expected_grads])):
-            c.expect_close(actual, expected, case=described, name=name, mistakes=mistakes,
-                           mistake_args=args, mistake_output=i)
+            _expect_close(c, suspects, actual, expected, case=described, name=name, args=args, pick=i)

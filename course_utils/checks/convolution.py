@@ -245,7 +245,7 @@ STRIDE_HINT = (
     "formula divides by S. Your output has as many positions as with stride 1")
 DILATION_HINT = (
     "you ignored the dilation: with dilation D the kernel's entries are D pixels apart, so entry (i, j) reads "
-    "the input at offset (i*D, j*D) and the kernel covers D*(K-1)+1 pixels")
+    "the input at offset (i·D, j·D) and the kernel covers D·(K − 1) + 1 pixels")
 PADDING_IGNORED_HINT = (
     "you ignored the padding: pad the two spatial axes with P zeros on each side before sliding the window")
 
@@ -268,7 +268,7 @@ DW_LAST_SAMPLE_HINT = (
     "dw comes from the last sample only: the kernel is shared by every sample of the batch, so the samples' "
     "contributions to dw add up (accumulate, do not assign)")
 DW_MEAN_HINT = (
-    "dw is the sum of the samples' contributions, not their mean: the loss is sum(out * dout), and dout "
+    "dw is the sum of the samples' contributions, not their mean: the loss is Σ out·dout, and dout "
     "already carries any averaging the loss does")
 DW_PER_SAMPLE_HINT = (
     "dw must have w's shape (C_out, C_in, KH, KW): sum the per-sample contributions over the batch")
@@ -277,7 +277,7 @@ DB_HINT = (
     "and both spatial axes (everything but the channel axis); db has shape (C_out,)")
 DX_FLIP_HINT = (
     "your dx used the kernel the wrong way round. dx is a 'full' convolution of dout with the kernel flipped "
-    "by 180 degrees (a transposed convolution): input pixel p collects dout[q] * w[p - q] from every output q "
+    "by 180 degrees (a transposed convolution): input pixel p collects dout[q]·w[p − q] from every output q "
     "whose window covered it, weighted by the kernel entry that touched it")
 DX_OVERWRITE_HINT = (
     "neighbouring windows overlap, so an input pixel receives gradient from several output positions: the "
@@ -307,14 +307,14 @@ NOT_FLOORED_HINT = (
 OUTPUT_SIZE_MISTAKES = [
     Mistake("a 'valid' convolution does not keep the input's size: only positions where the whole (dilated) "
             "kernel fits inside the padded input count", lambda H, K, stride=1, padding=0, dilation=1: H),
-    Mistake("count the first position too: with stride 1 and no padding, a kernel of size K fits at H-K+1 "
-            "positions, not H-K",
+    Mistake("count the first position too: with stride 1 and no padding, a kernel of size K fits at H − K + 1 "
+            "positions, not H − K",
             lambda H, K, stride=1, padding=0, dilation=1: (H + 2 * padding - dilation * (K - 1) - 1) // stride),
     Mistake("padding adds P pixels on both sides, so the padded length is H + 2P",
             lambda H, K, stride=1, padding=0, dilation=1: (H + padding - dilation * (K - 1) - 1) // stride + 1),
     Mistake(NOT_FLOORED_HINT,
             lambda H, K, stride=1, padding=0, dilation=1: (H + 2 * padding - dilation * (K - 1) - 1) / stride + 1),
-    Mistake("you left out the dilation: a kernel of size K with dilation D spans D*(K-1)+1 pixels",
+    Mistake("you left out the dilation: a kernel of size K with dilation D spans D·(K − 1) + 1 pixels",
             lambda H, K, stride=1, padding=0, dilation=1: (H + 2 * padding - K) // stride + 1),
     Mistake("you left out the stride: the window moves S pixels at a time, so divide the room it has by S",
             lambda H, K, stride=1, padding=0, dilation=1: H + 2 * padding - dilation * (K - 1)),

@@ -9,7 +9,9 @@ The backward checks compare with torch.autograd (gradients of sum(loss * dout)) 
 small case with centred finite differences of the torch loss.
 
 Each exercise has a list of known mistakes (XXX_MISTAKES); MISTAKES maps function names to them.
-The mistake functions use NumPy only (they are also run as "learner code" by the unit tests).
+The mistake functions use NumPy only (they are also run as "learner code" by the unit tests). A mistake's
+hint is offered only while the mistake agrees with every comparison the learner has passed
+(course_utils.hints.Suspects).
 """
 
 import numpy as np
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from course_utils.checking import Mistake, exercise
 from course_utils.compare import rel_error
 from course_utils.gradcheck import numerical_gradient
+from course_utils.hints import Suspects
 from course_utils.torch_ref import torch_reference
 
 REDUCTIONS = ("none", "mean", "sum")  # 'none' first: per-element outputs tell the mistakes apart
@@ -104,8 +107,12 @@ def _huber_local(x, y, delta=1.0):
     return np.clip(x - y, -delta, delta)
 
 
+# torch bounds the denominator of BCE's gradient by 1e-12 stored as a float32: 9.99999996e-13 in float64.
+BCE_EPSILON = float(np.float32(1e-12))
+
+
 def _bce_local(p, y):
-    return (p - y) / np.maximum(p * (1 - p), 1e-12)
+    return (p - y) / np.maximum(p * (1 - p), BCE_EPSILON)
 
 
 def _bce_logits_local(z, y):
@@ -178,9 +185,11 @@ def _backward_reduction_mistakes(local, what, per_sample=False, missing_hint=Non
 
 
 # -- per-loss mistakes ---------------------------------------------------------------------------
+# Hints name the misconception and the idea that fixes it, never the code (tests/test_hints.py). Formulas
+# in them are written as mathematics (e², σ(z), −), not as Python.
 
 MSE_LOSS_MISTAKES = _reduction_mistakes(_mse_each, "elements") + [
-    Mistake("torch's mse_loss has no 1/2 in front: it is mean((input - target)**2)",
+    Mistake("torch's mse_loss has no ½ in front: each element costs its squared error",
             _forward(lambda x, y: 0.5 * (x - y) ** 2)),
     Mistake("you took a square root: mse_loss is the mean squared error, not its root (RMSE)",
             lambda x, y, reduction="mean": np.sqrt(_reduce((x - y) ** 2, reduction))),
@@ -189,7 +198,7 @@ MSE_LOSS_MISTAKES = _reduction_mistakes(_mse_each, "elements") + [
 ]
 
 MSE_LOSS_BACKWARD_MISTAKES = [
-    Mistake("the derivative of (x - y)**2 is 2 (x - y): you are missing the factor 2",
+    Mistake("the derivative of e² with respect to the input is 2e: you are missing the factor 2",
             _backward(lambda x, y: x - y)),
 ] + _backward_reduction_mistakes(_mse_local, "elements")
 
@@ -201,78 +210,88 @@ L1_LOSS_MISTAKES = _reduction_mistakes(_l1_each, "elements") + [
 ]
 
 L1_LOSS_BACKWARD_MISTAKES = [
-    Mistake("at an error of exactly 0, torch's (sub)gradient of |x - y| is 0, as np.sign gives; "
-            "you used +1 there (a >= 0 test)", _backward(lambda x, y: np.where(x - y >= 0, 1.0, -1.0))),
-    Mistake("(x - y) / |x - y| is 0/0 = NaN where input == target; use np.sign, whose value at 0 is 0 "
-            "as in torch", _backward(lambda x, y: (x - y) / np.abs(x - y))),
-    Mistake("the derivative of |x - y| is sign(x - y) (+1 or -1), not x - y (that is half of MSE's)",
+    Mistake("at an error of exactly 0, torch's (sub)gradient of |e| is 0, the sign of 0; you used +1 there "
+            "(a test that counts 0 as positive)",
+            _backward(lambda x, y: np.where(x - y >= 0, 1.0, -1.0))),
+    Mistake("e/|e| is 0/0 = NaN where input equals target; the sign function gives the same ±1 elsewhere and 0 "
+            "there, as in torch",
+            _backward(lambda x, y: (x - y) / np.abs(x - y))),
+    Mistake("the derivative of |e| is the sign of e (±1), not e itself (that is half of MSE's)",
             _backward(lambda x, y: x - y)),
 ] + _backward_reduction_mistakes(_l1_local, "elements")
 
+HUBER_IGNORES_DELTA = ("you ignored the delta argument (always 1): the threshold between the quadratic and the "
+                       "linear piece, and the slope of the linear piece, are the delta you are given")
+
 HUBER_LOSS_MISTAKES = _reduction_mistakes(_huber_each, "elements") + [
-    Mistake("this is the 'Husker loss': max(0.5 e**2, delta*(|e| - delta/2)) is always the quadratic, because "
-            "the parabola lies above its tangent line. Huber has no max(): use 0.5 e**2 where |e| < delta "
-            "and delta*(|e| - delta/2) elsewhere (np.where)",
+    Mistake("this is the 'Husker loss', a mistake of the material this course corrects, not a real loss: the "
+            "max of ½e² and δ(|e| − δ/2) is always the parabola, which lies above its tangent line. Huber has no "
+            "max: it picks the piece by comparing |e| with δ, quadratic inside and linear outside",
             _forward(lambda x, y, delta=1.0: np.maximum(0.5 * (x - y) ** 2,
                                                         delta * (np.abs(x - y) - 0.5 * delta)))),
-    Mistake("the pieces are swapped: Huber is quadratic near zero (|e| < delta) and linear outside",
+    Mistake("the pieces are swapped: Huber is quadratic near zero (|e| < δ) and linear outside",
             _forward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta,
                                                       delta * (np.abs(x - y) - 0.5 * delta), 0.5 * (x - y) ** 2))),
-    Mistake("the quadratic piece is 0.5 * e**2: you left out the 1/2, so the pieces do not meet at |e| = delta",
+    Mistake("the quadratic piece is ½e²: you left out the ½, so the pieces do not meet at |e| = δ",
             _forward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta,
                                                       (x - y) ** 2, delta * (np.abs(x - y) - 0.5 * delta)))),
-    Mistake("the linear piece is delta*(|e| - delta/2): without the -delta/2 the pieces do not meet at |e| = delta",
+    Mistake("the linear piece is δ(|e| − δ/2): without the −δ/2 the pieces do not meet at |e| = δ",
             _forward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta,
                                                       0.5 * (x - y) ** 2, delta * np.abs(x - y)))),
-    Mistake("this is smooth_l1_loss with beta=delta, which equals huber_loss / delta: multiply both pieces by "
-            "delta (0.5 e**2 inside, delta*(|e| - delta/2) outside)",
+    Mistake("this is smooth_l1_loss with beta = δ, which is huber_loss divided by δ: both of Huber's pieces carry "
+            "one more factor δ",
             _forward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta,
                                                       0.5 * (x - y) ** 2 / delta, np.abs(x - y) - 0.5 * delta))),
-    Mistake("the linear piece is delta*(|e| - delta/2): you left out the factor delta",
+    Mistake("the linear piece is δ(|e| − δ/2): you left out the factor δ in front",
             _forward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta,
                                                       0.5 * (x - y) ** 2, np.abs(x - y) - 0.5 * delta))),
-    Mistake("compare |e| with delta, not the signed error e: large negative errors must be linear too",
+    Mistake("compare |e| with δ, not the signed error e: large negative errors must be linear too",
             _forward(lambda x, y, delta=1.0: np.where((x - y) < delta,
                                                       0.5 * (x - y) ** 2, delta * (np.abs(x - y) - 0.5 * delta)))),
+    Mistake(HUBER_IGNORES_DELTA, _forward(lambda x, y, delta=1.0: _huber_each(x, y, 1.0))),
 ]
 
 HUBER_LOSS_BACKWARD_MISTAKES = [
-    Mistake("this is the gradient of the 'Husker' max(0.5 e**2, ...), i.e. e everywhere: Huber's gradient is "
-            "e inside |e| < delta and delta*sign(e) outside, i.e. np.clip(e, -delta, delta)",
+    Mistake("this is the gradient of the 'Husker' max (a mistake, not a real loss), e everywhere: Huber's gradient "
+            "is e inside |e| < δ and capped at ±δ outside",
             _backward(lambda x, y, delta=1.0: x - y)),
-    Mistake("the pieces are swapped: the gradient is e near zero (|e| < delta) and delta*sign(e) outside",
+    Mistake("the pieces are swapped: the gradient is e near zero (|e| < δ) and ±δ outside",
             _backward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta, delta * np.sign(x - y), x - y))),
-    Mistake("the quadratic piece is 0.5 e**2, whose derivative is e, not 2e",
+    Mistake("the quadratic piece is ½e², whose derivative is e, not 2e",
             _backward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta, 2 * (x - y),
                                                        delta * np.sign(x - y)))),
-    Mistake("outside |e| < delta the gradient is delta*sign(e), not sign(e): the linear piece has slope delta",
+    Mistake("outside |e| < δ the gradient is ±δ, not ±1: the linear piece has slope δ",
             _backward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta, x - y, np.sign(x - y)))),
-    Mistake("outside |e| < delta the gradient is delta*sign(e): for large negative errors it is -delta",
+    Mistake("outside |e| < δ the gradient has the sign of the error: for large negative errors it is −δ",
             _backward(lambda x, y, delta=1.0: np.where(np.abs(x - y) < delta, x - y, delta))),
+    Mistake(HUBER_IGNORES_DELTA, _backward(lambda x, y, delta=1.0: _huber_local(x, y, 1.0))),
 ] + _backward_reduction_mistakes(_huber_local, "elements")
 
 BINARY_CROSS_ENTROPY_MISTAKES = [
-    Mistake("at p = 0 or 1, log gives -inf and 0 * -inf = NaN: clamp each log at -100 first, as torch does: "
-            "np.maximum(np.log(p), -100)",
+    Mistake("at p = 0 or 1 one log is −inf, and 0 times −inf is NaN: torch clamps each log at −100 before "
+            "multiplying by the target",
             _forward(lambda p, y: -(y * np.log(p) + (1 - y) * np.log(1 - p)))),
-    Mistake("clamp log(p) itself at -100, before multiplying by the target: 0 * log(0) is NaN",
+    Mistake("clamp the log itself at −100, before multiplying by the target: the product 0 times −inf is "
+            "already NaN",
             _forward(lambda p, y: -(np.maximum(y * np.log(p), -100) + np.maximum((1 - y) * np.log(1 - p), -100)))),
-    Mistake("torch does not clip p to [eps, 1 - eps]; it clamps each log at -100, so a certain, wrong "
-            "prediction costs 100",
+    Mistake("torch does not clip p to [ε, 1 − ε]; it clamps each log at −100, so a certain, wrong prediction "
+            "costs exactly 100",
             _forward(lambda p, y: -(y * np.log(np.clip(p, 1e-7, 1 - 1e-7))
                                     + (1 - y) * np.log(1 - np.clip(p, 1e-7, 1 - 1e-7))))),
-    Mistake("the (1 - y) * log(1 - p) term is missing: a negative example (y = 0) must cost something too",
+    Mistake("the (1 − y)·log(1 − p) term is missing: a negative example (y = 0) must cost something too",
             _forward(lambda p, y: -y * np.maximum(np.log(p), -100))),
 ] + _reduction_mistakes(_bce_each, "elements")
 
 BINARY_CROSS_ENTROPY_BACKWARD_MISTAKES = [
-    Mistake("(p - y) / (p (1 - p)) is inf or NaN at p = 0 or 1: torch divides by max(p (1 - p), 1e-12)",
+    Mistake("(p − y)/(p(1 − p)) is inf or NaN at p = 0 or 1: torch keeps the denominator away from 0 with a tiny "
+            "lower bound (its float32 1e-12)",
             _backward(lambda p, y: (p - y) / (p * (1 - p)))),
-    Mistake("p - y is the gradient with respect to the logit z; with respect to p it is "
-            "(p - y) / max(p (1 - p), 1e-12)", _backward(lambda p, y: p - y)),
-    Mistake("you kept only -y/p; the (1 - y)/(1 - p) term of the negative examples is missing",
+    Mistake("p − y is the gradient with respect to the logit z; with respect to the probability p there is one "
+            "more factor, the derivative of the sigmoid, to divide by",
+            _backward(lambda p, y: p - y)),
+    Mistake("you kept only the −y/p term; the (1 − y)/(1 − p) term of the negative examples is missing",
             _backward(lambda p, y: -y / np.maximum(p, 1e-12))),
-    Mistake("torch does not clip p; it divides (p - y) by max(p (1 - p), 1e-12)",
+    Mistake("torch does not clip p; it bounds the denominator p(1 − p) from below by a tiny number instead",
             _backward(lambda p, y: (np.clip(p, 1e-7, 1 - 1e-7) - y)
                       / (np.clip(p, 1e-7, 1 - 1e-7) * (1 - np.clip(p, 1e-7, 1 - 1e-7))))),
 ] + _backward_reduction_mistakes(_bce_local, "elements")
@@ -283,25 +302,31 @@ def _naive_sigmoid(z):
 
 
 BINARY_CROSS_ENTROPY_WITH_LOGITS_MISTAKES = [
-    Mistake("log(sigmoid(z)) breaks at large |z|: sigmoid(z) rounds to exactly 0 or 1 (and exp(-z) overflows), "
-            "so a log gives -inf and the loss inf or NaN. Use max(z, 0) - z*y + log1p(exp(-|z|))",
+    Mistake("log σ(z) breaks at large |z|: σ(z) rounds to exactly 0 or 1 (and e⁻ᶻ overflows), so a log gives "
+            "−inf and the loss inf or NaN. Work with the logits: log(1 + eᶻ) − yz, written so that exp only sees "
+            "numbers that are not positive",
             _forward(lambda z, y: -(y * np.log(_naive_sigmoid(z)) + (1 - y) * np.log(1 - _naive_sigmoid(z))))),
-    Mistake("going through probabilities caps the loss at 100 (torch's clamp of the log) and loses precision "
-            "for |z| > ~37: compute from logits, max(z, 0) - z*y + log1p(exp(-|z|))",
+    Mistake("going through probabilities caps the loss at 100 (torch's clamp of the log) and loses precision for "
+            "|z| above about 37: compute the loss from the logits directly",
             _forward(lambda z, y: _bce_each(_sigmoid(z), y))),
-    Mistake("log(1 + exp(-z)) overflows for z << 0: use the stable max(z, 0) - z*y + log1p(exp(-|z|))",
+    Mistake("log(1 + e⁻ᶻ) overflows for very negative z (e¹⁰⁰⁰ is inf): split off the max(z, 0) part so that exp "
+            "only sees −|z|",
             _forward(lambda z, y: np.log(1 + np.exp(-z)) + (1 - y) * z)),
+    Mistake("log(1 + eᶻ) overflows for large positive z (e¹⁰⁰⁰ is inf): split off the max(z, 0) part so that exp "
+            "only sees −|z|",
+            _forward(lambda z, y: np.log1p(np.exp(z)) - z * y)),
 ] + _reduction_mistakes(_bce_logits_each, "elements")
 
 BINARY_CROSS_ENTROPY_WITH_LOGITS_BACKWARD_MISTAKES = [
-    Mistake("exp(z) / (1 + exp(z)) is inf/inf = NaN at z = 1000: compute sigmoid from exp(-|z|), which cannot "
-            "overflow", _backward(lambda z, y: np.exp(z) / (1 + np.exp(z)) - y)),
-    Mistake("1 / (1 + exp(-z)) overflows at z = -1000 (exp(1000) = inf): compute sigmoid from exp(-|z|), which "
-            "cannot overflow; np.where alone does not help, it evaluates both branches",
+    Mistake("eᶻ/(1 + eᶻ) is inf/inf = NaN at z = 1000: compute the sigmoid from e^(−|z|), which cannot overflow",
+            _backward(lambda z, y: np.exp(z) / (1 + np.exp(z)) - y)),
+    Mistake("1/(1 + e⁻ᶻ) overflows at z = −1000 (e¹⁰⁰⁰ is inf): compute the sigmoid from e^(−|z|), which cannot "
+            "overflow; np.where alone does not help, it evaluates both branches",
             _backward(lambda z, y: _naive_sigmoid(z) - y)),
-    Mistake("the gradient is sigmoid(z) - y: you forgot to subtract the target", _backward(lambda z, y: _sigmoid(z))),
-    Mistake("that is the gradient with respect to p = sigmoid(z); chain through the sigmoid: its derivative "
-            "p (1 - p) cancels the denominator, leaving sigmoid(z) - y",
+    Mistake("the gradient is σ(z) minus the target: you forgot to subtract the target",
+            _backward(lambda z, y: _sigmoid(z))),
+    Mistake("that is the gradient with respect to the probability p; chain it through the sigmoid, whose derivative "
+            "p(1 − p) cancels the denominator and leaves σ(z) − y",
             _backward(lambda z, y: _bce_local(_sigmoid(z), y))),
 ] + _backward_reduction_mistakes(_bce_logits_local, "elements")
 
@@ -315,30 +340,42 @@ def _stable_softmax(z, axis=1):
     return np.exp(_log_softmax(z, axis))
 
 
+def _log_softmax_global_max(z):
+    """Log-softmax shifted by the largest logit of the whole batch instead of each row's."""
+    with np.errstate(divide="ignore"):
+        shifted = z - z.max()
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+GLOBAL_MAX = ("you subtracted the largest logit of the whole batch; each row needs its own largest logit "
+              "subtracted, or a row far below the batch's maximum underflows to log(0)")
+
 CROSS_ENTROPY_MISTAKES = [
-    Mistake("softmax without subtracting the row max overflows: exp(1000) = inf and inf/inf = NaN. Use "
-            "log-softmax = z - logsumexp(z), with logsumexp(z) = m + log(sum(exp(z - m))), m = max(z)",
+    Mistake("softmax without subtracting the row max overflows: e¹⁰⁰⁰ is inf and inf/inf is NaN. Work with "
+            "log-softmax, z minus the log-sum-exp of the row, and shift each row by its largest logit first",
             lambda z, t, reduction="mean": _reduce(-_pick(np.log(_naive_softmax(z)), t), reduction)),
-    Mistake("-sum(y * log(p)) is NaN where p underflows to 0 (0 * log 0): pick the target's log-probability "
-            "from log-softmax = z - logsumexp(z) instead",
+    Mistake("−Σ y·log p is NaN where p underflows to 0 (0 times log 0): pick the target's log-probability from "
+            "log-softmax (z minus the row's log-sum-exp) instead of multiplying by a one-hot",
             lambda z, t, reduction="mean": _reduce(-(_one_hot(t, z.shape[1]) * np.log(_stable_softmax(z))).sum(axis=1),
                                                    reduction)),
-    Mistake("log(softmax(z)) is -inf where softmax underflows to 0 (logits far apart): compute log-softmax "
-            "directly as z - logsumexp(z)",
+    Mistake("log(softmax(z)) is −inf where softmax underflows to 0 (logits far apart): compute log-softmax "
+            "directly, z minus the row's log-sum-exp, never the log of a probability",
             lambda z, t, reduction="mean": _reduce(-np.log(_pick(_stable_softmax(z), t)), reduction)),
     Mistake("clipping p before the log hides the problem and gives a wrong, capped loss: compute log-softmax "
-            "directly as z - logsumexp(z)",
+            "directly, z minus the row's log-sum-exp",
             lambda z, t, reduction="mean": _reduce(-np.log(np.clip(_pick(_stable_softmax(z), t), 1e-12, 1)),
                                                    reduction)),
-    Mistake("softmax runs over the classes (axis=1) of each row; you normalised over the batch (axis=0)",
+    Mistake("softmax runs over the classes (axis 1) of each row; you normalised over the batch (axis 0)",
             lambda z, t, reduction="mean": _reduce(-_pick(_log_softmax(z, axis=0), t), reduction)),
-    Mistake("average over the N samples, not over all N*C entries of y*log(p): the zeros of the one-hot "
-            "are not samples",
+    Mistake("average over the N samples, not over all N·C entries of the one-hot product: the zeros of the "
+            "one-hot are not samples",
             lambda z, t, reduction="mean": (_ce_each(z, t).sum() / z.size if reduction == "mean"
                                             else _reduce(_ce_each(z, t), reduction))),
+    Mistake(GLOBAL_MAX, lambda z, t, reduction="mean": _reduce(-_pick(_log_softmax_global_max(z), t), reduction)),
 ] + _reduction_mistakes(_ce_each, "samples", sum_for_mean_hint=(
     "cross-entropy averages over the batch with reduction='mean': you summed over the N samples (a missing 1/N), "
     "so the loss and its gradient grow with the batch size"))
+
 
 def _ce_backward_over_all_entries(dout, input, target, reduction="mean"):
     grad = _backward(_ce_local, per_sample=True)(dout, input, target, reduction)
@@ -346,15 +383,17 @@ def _ce_backward_over_all_entries(dout, input, target, reduction="mean"):
 
 
 CROSS_ENTROPY_BACKWARD_MISTAKES = [
-    Mistake("the gradient with respect to the logits is softmax(z) - onehot(y): you forgot to subtract "
-            "the one-hot", _backward(lambda z, t: _stable_softmax(z), per_sample=True)),
-    Mistake("softmax without subtracting the row max overflows: exp(1000) = inf and inf/inf = NaN",
+    Mistake("the gradient with respect to the logits is the softmax minus the one-hot of the target: you forgot "
+            "to subtract the one-hot", _backward(lambda z, t: _stable_softmax(z), per_sample=True)),
+    Mistake("softmax without subtracting the row max overflows: e¹⁰⁰⁰ is inf and inf/inf is NaN",
             _backward(lambda z, t: _naive_softmax(z) - _one_hot(t, z.shape[1]), per_sample=True)),
-    Mistake("softmax runs over the classes (axis=1) of each row; you normalised over the batch (axis=0)",
+    Mistake("softmax runs over the classes (axis 1) of each row; you normalised over the batch (axis 0)",
             _backward(lambda z, t: _stable_softmax(z, axis=0) - _one_hot(t, z.shape[1]), per_sample=True)),
-    Mistake("with reduction='mean' divide by N, the batch size, not by N*C", _ce_backward_over_all_entries),
+    Mistake("with reduction='mean' divide by N, the batch size, not by N·C", _ce_backward_over_all_entries),
+    Mistake(GLOBAL_MAX.replace("log(0)", "0/0"),
+            _backward(lambda z, t: np.exp(_log_softmax_global_max(z)) - _one_hot(t, z.shape[1]), per_sample=True)),
 ] + _backward_reduction_mistakes(_ce_local, "samples", per_sample=True, missing_hint=(
-    "cross-entropy's gradient with reduction='mean' is (softmax(z) - onehot(y)) / N: you are missing the 1/N"))
+    "cross-entropy's gradient with reduction='mean' is divided by N, the batch size: you are missing the 1/N"))
 
 MISTAKES = {
     "mse_loss": MSE_LOSS_MISTAKES,
@@ -441,6 +480,8 @@ def _ce_cases(seed):
     yield ("logits ±1000, shape (3, 4), targets [2, 1, 3]",
            np.array([[1000.0, 0.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0, 0.0], [0.0, 0.0, 1000.0, -1000.0]]),
            np.array([2, 1, 3]), {})
+    yield ("rows far apart, logits [[1000, 999, 998], [-1000, -999, -998]], targets [0, 2]",
+           np.array([[1000.0, 999.0, 998.0], [-1000.0, -999.0, -998.0]]), np.array([0, 2]), {})
     yield "batch of 1, logits of shape (1, 4), target [3]", rng.normal(size=(1, 4)), np.array([3]), {}
     yield ("non-square logits of shape (5, 3) (N > C)", rng.normal(size=(5, 3)) * 2,
            rng.integers(0, 3, size=5), {})
@@ -468,21 +509,25 @@ def _dout_for(rng, reduction, loss_shape):
 
 
 def _check_forward(c, fn, torch_fn, cases, mistakes, kwarg_names=()):
+    suspects = Suspects(mistakes)
     for case, x, y, reduction, extra in _with_reductions(cases):
-        kwargs = {k: extra[k] for k in kwarg_names}
-        c.compare(fn, torch_fn, x, y, case=case, mistakes=mistakes, reduction=reduction, **kwargs)
+        kwargs = {"reduction": reduction, **{k: extra[k] for k in kwarg_names}}
+        actual = c.call(fn, x, y, case=case, **kwargs)
+        expected, _ = c.reference(torch_fn, x, y, **kwargs)
+        suspects.expect_close(c, actual, expected, case=case, args=(x, y), kwargs=kwargs)
 
 
 def _check_backward(c, fn, torch_fn, cases, mistakes, *, seed, per_sample=False, kwarg_names=(), fd_case=None):
     rng = np.random.default_rng(seed + 1)
+    suspects = Suspects(mistakes)
     for case, x, y, reduction, extra in _with_reductions(cases):
         kwargs = {k: extra[k] for k in kwarg_names}
         dout = _dout_for(rng, reduction, x.shape[:1] if per_sample else x.shape)
         case = f"{case}, dout={'random array' if reduction == 'none' else dout}"
         actual = c.call(fn, dout, x, y, case=case, reduction=reduction, **kwargs)
         _, (expected,) = c.reference(torch_fn, x, y, dout=dout, wrt=[0], reduction=reduction, **kwargs)
-        c.expect_close(actual, expected, case=case, name="d(loss)/d(input)", mistakes=mistakes,
-                       mistake_args=(dout, x, y), mistake_kwargs={"reduction": reduction, **kwargs})
+        suspects.expect_close(c, actual, expected, case=case, name="d(loss)/d(input)", args=(dout, x, y),
+                              kwargs={"reduction": reduction, **kwargs})
     # Confirm with centred finite differences of the loss itself, on a small case away from kinks.
     description, x, y, extra = fd_case
     kwargs = {k: extra[k] for k in kwarg_names}

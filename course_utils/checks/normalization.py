@@ -20,6 +20,12 @@ The conventions the lesson fixes, and these checks hold the learner to:
 * Layer norm: `out, cache = layernorm_forward(x, normalized_shape, gamma, beta, eps=1e-5)` normalizes
   over the trailing len(normalized_shape) axes, like torch.nn.functional.layer_norm;
   `dx, dgamma, dbeta = layernorm_backward(dout, cache)`.
+
+The learner's functions are reached only through `c.call`. The backward checks call the learner's own
+forward pass (for its cache), and the centred differences of that forward pass are taken beside the
+learner's code by the harnesses `_fd_batchnorm` / `_fd_layernorm`, which hand back plain arrays. A known
+mistake's hint is offered only while the mistake agrees with every comparison the learner has passed
+(course_utils/checks/_suspects.py).
 """
 
 import functools
@@ -29,6 +35,8 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.checking import Mistake, exercise
+from course_utils.checks._suspects import Suspects
+from course_utils.checks._suspects import expect_close as _expect_close
 from course_utils.compare import find_mismatch
 from course_utils.gradcheck import numerical_gradient
 
@@ -52,6 +60,10 @@ def _fit_standardizer(X, *, axis=0, ddof=0, guard="ptp", variance=False, keepdim
         spread = np.where(constant, 1.0, spread)
     elif guard == "zero":
         spread = np.where(spread == 0, 1.0, spread)
+    elif guard == "eps":
+        spread = spread + 1e-8
+    elif guard == "clip":
+        spread = np.maximum(spread, 1e-8)
     return mean, spread
 
 
@@ -77,9 +89,10 @@ def _channel_shape(x):
 
 def _batchnorm(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5, *,
                norm_ddof=0, run_ddof=1, swap_momentum=False, eval_batch_stats=False, eps_outside=False,
-               stat_axes=None, update="training", swap_affine=False, keepdims_running=False):
+               stat_axes=None, update="training", swap_affine=False, keepdims_running=False,
+               run_count=None, train_running_stats=False):
     shape, axes = _channel_shape(x), _channel_axes(x)
-    if training or eval_batch_stats:
+    if (training and not train_running_stats) or (eval_batch_stats and not training):
         over = axes if stat_axes is None else stat_axes(x)
         mean = x.mean(axis=over, keepdims=True)
         var = x.var(axis=over, ddof=norm_ddof, keepdims=True)
@@ -91,6 +104,9 @@ def _batchnorm(x, gamma, beta, running_mean, running_var, training=True, momentu
     new_mean, new_var = running_mean.copy(), running_var.copy()
     if update == "always" or (update == "training" and training):
         batch_mean, batch_var = x.mean(axis=axes), x.var(axis=axes, ddof=run_ddof)
+        if run_count is not None:  # the unbiased correction n/(n-1) with a wrong count n
+            n = run_count(x)
+            batch_var = x.var(axis=axes) * n / (n - 1)
         keep = 1 - momentum
         if swap_momentum:
             keep, momentum = momentum, keep
@@ -114,7 +130,7 @@ def _norm_backward(g, xhat, inv_std, axes, through_mean=True, through_var=True, 
 
 def _batchnorm_backward(dout, x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5, *,
                         through_mean=True, through_var=True, param_axes=None, sum_params=True, use_gamma=True,
-                        dgamma_from_x=False, count=None, eval_as_training=False):
+                        dgamma_from_x=False, count=None, eval_as_training=False, mean_params=False):
     shape, axes = _channel_shape(x), _channel_axes(x)
     if training:
         mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
@@ -124,8 +140,9 @@ def _batchnorm_backward(dout, x, gamma, beta, running_mean, running_var, trainin
     xhat = (x - mean) * inv_std
     over = axes if param_axes is None else param_axes(x)
     dgamma_terms = dout * (x if dgamma_from_x else xhat)
-    dgamma = dgamma_terms.sum(axis=over) if sum_params else dgamma_terms
-    dbeta = dout.sum(axis=over) if sum_params else dout.copy()
+    reduce = np.mean if mean_params else np.sum
+    dgamma = reduce(dgamma_terms, axis=over) if sum_params else dgamma_terms
+    dbeta = reduce(dout, axis=over) if sum_params else dout.copy()
     g = dout * gamma.reshape(shape) if use_gamma else dout
     if training or eval_as_training:
         dx = _norm_backward(g, xhat, inv_std, axes, through_mean, through_var, None if count is None else count(x))
@@ -148,15 +165,16 @@ def _layernorm(x, normalized_shape, gamma, beta, eps=1e-5, *, stat_axes=None, dd
 
 
 def _layernorm_backward(dout, x, normalized_shape, gamma, beta, eps=1e-5, *, through_mean=True, through_var=True,
-                        sum_params=True, param_axes=None, use_gamma=True, dgamma_from_x=False):
+                        sum_params=True, param_axes=None, use_gamma=True, dgamma_from_x=False, mean_params=False):
     axes = _trailing_axes(x, normalized_shape)
     mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
     inv_std = 1.0 / np.sqrt(var + eps)
     xhat = (x - mean) * inv_std
     leading = tuple(range(x.ndim - len(normalized_shape))) if param_axes is None else param_axes(x)
     dgamma_terms = dout * (x if dgamma_from_x else xhat)
-    dgamma = dgamma_terms.sum(axis=leading) if sum_params else dgamma_terms
-    dbeta = dout.sum(axis=leading) if sum_params else dout.copy()
+    reduce = np.mean if mean_params else np.sum
+    dgamma = reduce(dgamma_terms, axis=leading) if sum_params else dgamma_terms
+    dbeta = reduce(dout, axis=leading) if sum_params else dout.copy()
     g = dout * gamma if use_gamma else dout
     return _norm_backward(g, xhat, inv_std, axes, through_mean, through_var), dgamma, dbeta
 
@@ -169,23 +187,31 @@ _LEAK_HINT = ("you recomputed the statistics from X instead of using the ones pa
               "scaler on the test set: the statistics must come from the training set (the arguments)")
 
 FIT_STANDARDIZER_MISTAKES = [
-    Mistake("you computed one mean and one std over the whole array; statistics are per feature: "
-            "reduce over the samples, axis=0", functools.partial(_fit_standardizer, axis=None)),
-    Mistake("you computed statistics per sample (axis=1); features are columns: reduce over axis=0",
-            functools.partial(_fit_standardizer, axis=1)),
-    Mistake("you used the unbiased std (ddof=1, divide by N-1); the lesson's convention is the biased std "
-            "(ddof=0, divide by N), as sklearn's StandardScaler and batch norm's normalization",
+    Mistake("you computed one mean and one std for the whole array; the statistics are per feature: each "
+            "column on its own, reduced over the samples (axis 0)", functools.partial(_fit_standardizer, axis=None)),
+    Mistake("you computed the statistics per sample (across each row); features are columns, so reduce down "
+            "each column, over the samples (axis 0)", functools.partial(_fit_standardizer, axis=1)),
+    Mistake("you used the unbiased std (dividing by N-1); the lesson's convention is the biased std, dividing "
+            "by N, as scikit-learn's StandardScaler and batch norm's normalization",
             functools.partial(_fit_standardizer, ddof=1)),
-    Mistake("a constant feature's std came out as about 1e-17, not exactly 0 (rounding in the mean), so "
-            "`std == 0` missed it and dividing by it blows tiny rounding errors up to +-1; test for a constant "
-            "feature with max == min (np.ptp(X, axis=0) == 0) instead",
+    Mistake("a constant feature's std came out as about 1e-17, not exactly 0 (rounding in the mean), so an exact "
+            "test for zero missed it, and dividing by it blows rounding errors up to about ±1. Recognise a "
+            "constant feature by its values (its largest equals its smallest), not by its std",
             functools.partial(_fit_standardizer, guard="zero")),
     Mistake("a constant feature has std 0, and dividing by it gives NaN or inf; store 1 for a feature whose "
-            "training values are all equal (max == min), so it maps to 0",
+            "training values are all equal, so that it maps to 0",
             functools.partial(_fit_standardizer, guard=None)),
-    Mistake("you returned the variance; the second value is the standard deviation (its square root)",
+    Mistake("you added a small eps to the std (or clipped it from below). That changes every feature's std a "
+            "little, and a constant feature still gets a tiny std instead of 1, so its rounding noise is divided "
+            "by almost nothing. Store exactly 1 for a constant feature and leave the others as they are",
+            functools.partial(_fit_standardizer, guard="eps")),
+    Mistake("you added a small eps to the std (or clipped it from below). That changes every feature's std a "
+            "little, and a constant feature still gets a tiny std instead of 1, so its rounding noise is divided "
+            "by almost nothing. Store exactly 1 for a constant feature and leave the others as they are",
+            functools.partial(_fit_standardizer, guard="clip")),
+    Mistake("you returned the variance; the second value is the standard deviation, its square root",
             functools.partial(_fit_standardizer, variance=True)),
-    Mistake("return 1-D statistics of shape (D,), without keepdims",
+    Mistake("the statistics have shape (D,), one value per feature: do not keep the reduced axis (keepdims)",
             functools.partial(_fit_standardizer, keepdims=True)),
 ]
 
@@ -194,18 +220,18 @@ STANDARDIZE_MISTAKES = [
     Mistake(_LEAK_HINT, lambda X, mean, std: (X - X.mean(axis=0)) / std),
     Mistake("you subtracted the mean but did not divide by the std", lambda X, mean, std: X - mean),
     Mistake("you multiplied by the std; divide by it", lambda X, mean, std: (X - mean) * std),
-    Mistake("subtract the mean first, then divide: (X - mean) / std, not X / std - mean",
+    Mistake("the order matters: subtract the mean from X first, then divide the difference by the std",
             lambda X, mean, std: X / std - mean),
 ]
 
 FIT_MINMAX_MISTAKES = [
-    Mistake("you took one min and one max over the whole array; min-max scaling is per feature: axis=0",
-            functools.partial(_fit_minmax, axis=None)),
-    Mistake("you took the min and max per sample (axis=1); features are columns: reduce over axis=0",
-            functools.partial(_fit_minmax, axis=1)),
-    Mistake("a constant feature has range max - min = 0, and dividing by it gives NaN or inf; store 1 for such "
-            "a feature, so it maps to 0", functools.partial(_fit_minmax, guard=False)),
-    Mistake("the second value is the range, x_max - x_min, not the maximum",
+    Mistake("you took one min and one max over the whole array; min-max scaling is per feature, each column on "
+            "its own (reduce over axis 0)", functools.partial(_fit_minmax, axis=None)),
+    Mistake("you took the min and max per sample (across each row); features are columns, so reduce down each "
+            "column (axis 0)", functools.partial(_fit_minmax, axis=1)),
+    Mistake("a constant feature has range 0 (its max equals its min), and dividing by it gives NaN or inf; store "
+            "1 for such a feature, so that it maps to 0", functools.partial(_fit_minmax, guard=False)),
+    Mistake("the second value is the range (the maximum minus the minimum), not the maximum itself",
             functools.partial(_fit_minmax, return_max=True)),
 ]
 
@@ -215,89 +241,100 @@ MINMAX_SCALE_MISTAKES = [
     Mistake("do not clip: test values outside the training range map outside [0, 1], and that is information "
             "the model needs", lambda X, x_min, x_range: np.clip((X - x_min) / x_range, 0, 1)),
     Mistake("you subtracted the minimum but did not divide by the range", lambda X, x_min, x_range: X - x_min),
-    Mistake("subtract the minimum first, then divide: (X - x_min) / x_range",
+    Mistake("the order matters: subtract the minimum from X first, then divide the difference by the range",
             lambda X, x_min, x_range: X / x_range - x_min),
 ]
 
 _bn = functools.partial
 BATCHNORM_FORWARD_MISTAKES = [
-    Mistake("you normalized with the unbiased variance (ddof=1); batch norm normalizes with the biased "
-            "variance (divide by the count n) and keeps the unbiased one only for running_var",
+    Mistake("you normalized with the unbiased variance (dividing by n-1); batch norm normalizes with the biased "
+            "variance (dividing by the count n) and keeps the unbiased one only for running_var",
             _bn(_batchnorm, norm_ddof=1)),
-    Mistake("running_var must be updated with the unbiased batch variance (times n/(n-1), ddof=1), as "
-            "torch does; you used the biased one", _bn(_batchnorm, run_ddof=0)),
-    Mistake("momentum is the other way round: running = (1 - momentum) * running + momentum * batch "
-            "(torch's convention: momentum is the weight of the new batch)", _bn(_batchnorm, swap_momentum=True)),
-    Mistake("in eval mode (training=False) normalize with running_mean and running_var, not with the batch's "
+    Mistake("running_var is updated with the unbiased batch variance (dividing by n-1, not n), as torch does; "
+            "you used the biased one", _bn(_batchnorm, run_ddof=0)),
+    Mistake("the unbiased correction of running_var counts every value that shares a channel's statistics: for "
+            "images that is N·H·W values per channel, not the N samples", _bn(_batchnorm, run_count=lambda x: x.shape[0])),
+    Mistake("momentum is the other way round. In torch's convention momentum is the weight of the new batch's "
+            "statistic, and the old running value keeps the rest (1 - momentum)", _bn(_batchnorm, swap_momentum=True)),
+    Mistake("in eval mode (training False) normalize with running_mean and running_var, not with the batch's "
             "statistics", _bn(_batchnorm, eval_batch_stats=True)),
-    Mistake("eps goes inside the square root: (x - mean) / sqrt(var + eps), not / (sqrt(var) + eps)",
+    Mistake("in training mode normalize with the batch's own mean and variance; the running statistics are only "
+            "updated while training, and used in eval mode", _bn(_batchnorm, train_running_stats=True)),
+    Mistake("eps goes inside the square root: it is added to the variance, not to the standard deviation",
             _bn(_batchnorm, eps_outside=True)),
     Mistake("you averaged over each sample's features (that is layer norm); batch norm averages each "
             "channel over the batch (axis 0, and H, W for images)",
             _bn(_batchnorm, stat_axes=lambda x: tuple(range(1, x.ndim)))),
-    Mistake("for (N, C, H, W) input, average each channel over N, H and W (axes (0, 2, 3)), not over N only",
+    Mistake("for (N, C, H, W) input, average each channel over N, H and W (axes 0, 2 and 3), not over N only",
             _bn(_batchnorm, stat_axes=lambda x: (0,))),
-    Mistake("in training mode, return the updated running statistics: "
-            "(1 - momentum) * running + momentum * batch statistic", _bn(_batchnorm, update="never")),
+    Mistake("in training mode the running statistics move towards the batch's statistics (by momentum); you "
+            "handed back the old ones unchanged", _bn(_batchnorm, update="never")),
     Mistake("in eval mode the running statistics stay as they are; update them only when training",
             _bn(_batchnorm, update="always")),
-    Mistake("gamma scales and beta shifts: gamma * x_hat + beta", _bn(_batchnorm, swap_affine=True)),
-    Mistake("return running_mean and running_var with shape (C,), like the ones passed in",
-            _bn(_batchnorm, keepdims_running=True)),
+    Mistake("gamma scales and beta shifts the normalized values; you used them the other way round",
+            _bn(_batchnorm, swap_affine=True)),
+    Mistake("the running statistics keep the shape (C,) of the ones passed in", _bn(_batchnorm, keepdims_running=True)),
 ]
 
+_PARAMS_SUMMED = ("gamma and beta are shared by every value of a channel, so their gradients add up all the "
+                  "contributions: a sum over the batch (and H, W), not a mean")
 BATCHNORM_BACKWARD_MISTAKES = [
-    Mistake("your dx treats the batch mean and variance as constants; in training mode they depend on every "
-            "x in the batch, so dx needs the terms through them: "
-            "dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)) with g = dout * gamma",
-            _bn(_batchnorm_backward, through_mean=False, through_var=False)),
-    Mistake("your dx is missing the term through the variance: subtract x_hat * mean(g * x_hat) as well",
-            _bn(_batchnorm_backward, through_var=False)),
-    Mistake("your dx is missing the term through the mean: subtract mean(g) as well",
-            _bn(_batchnorm_backward, through_mean=False)),
-    Mistake("dgamma and dbeta must be summed over the batch (and H, W), one value per channel: gamma and beta "
-            "are shared by every sample", _bn(_batchnorm_backward, sum_params=False)),
-    Mistake("for (N, C, H, W) input, sum dgamma and dbeta over N, H and W (axes (0, 2, 3)), not over N only",
+    Mistake("your dx treats the batch mean and variance as constants. In training mode they depend on every x of "
+            "the channel, so dx also needs the gradient that flows through them: one extra term through the "
+            "mean and one through the variance", _bn(_batchnorm_backward, through_mean=False, through_var=False)),
+    Mistake("your dx has the term through the mean but not the one through the variance: the variance depends "
+            "on every x of the channel too", _bn(_batchnorm_backward, through_var=False)),
+    Mistake("your dx has the term through the variance but not the one through the mean: the mean depends on "
+            "every x of the channel too", _bn(_batchnorm_backward, through_mean=False)),
+    Mistake("dgamma and dbeta are summed over the batch (and H, W), one value per channel: gamma and beta are "
+            "shared by every sample", _bn(_batchnorm_backward, sum_params=False)),
+    Mistake("for (N, C, H, W) input, sum dgamma and dbeta over N, H and W (axes 0, 2 and 3), not over N only",
             _bn(_batchnorm_backward, param_axes=lambda x: (0,))),
-    Mistake("dx is missing the factor gamma: the gradient reaching x_hat is dout * gamma",
-            _bn(_batchnorm_backward, use_gamma=False)),
-    Mistake("dgamma is sum(dout * x_hat), with the normalized x_hat, not the raw x",
+    Mistake(_PARAMS_SUMMED, _bn(_batchnorm_backward, mean_params=True)),
+    Mistake("dx is missing the factor gamma: x_hat reaches the output scaled by gamma, so the gradient that "
+            "reaches x_hat is scaled by gamma too", _bn(_batchnorm_backward, use_gamma=False)),
+    Mistake("dgamma weighs dout by the normalized x_hat (what gamma multiplies), not by the raw x",
             _bn(_batchnorm_backward, dgamma_from_x=True)),
-    Mistake("the count n in the mean terms is N*H*W for (N, C, H, W) input (every value of a channel), not N",
-            _bn(_batchnorm_backward, count=lambda x: x.shape[0])),
-    Mistake("in eval mode the statistics are the fixed running ones, so they are constants: "
-            "dx = dout * gamma / sqrt(running_var + eps), without the mean and variance terms",
-            _bn(_batchnorm_backward, eval_as_training=True)),
+    Mistake("the averages in dx's extra terms run over every value of a channel: for images that is N·H·W "
+            "values, not N", _bn(_batchnorm_backward, count=lambda x: x.shape[0])),
+    Mistake("in eval mode the statistics are the fixed running ones, constants that do not depend on x: dx has "
+            "no terms through the mean and the variance", _bn(_batchnorm_backward, eval_as_training=True)),
 ]
 
 LAYERNORM_FORWARD_MISTAKES = [
     Mistake("you normalized over the batch axis (that is batch norm); layer norm normalizes each sample over "
             "its own trailing normalized_shape axes", _bn(_layernorm, stat_axes=lambda x: (0,))),
-    Mistake("you normalized with the unbiased variance (ddof=1); layer norm uses the biased one (divide by the "
-            "number of normalized values)", _bn(_layernorm, ddof=1)),
-    Mistake("eps goes inside the square root: (x - mean) / sqrt(var + eps)", _bn(_layernorm, eps_outside=True)),
+    Mistake("you normalized with the unbiased variance (dividing by D-1); layer norm uses the biased one "
+            "(dividing by the number of normalized values)", _bn(_layernorm, ddof=1)),
+    Mistake("eps goes inside the square root: it is added to the variance, not to the standard deviation",
+            _bn(_layernorm, eps_outside=True)),
     Mistake("normalize over all the trailing axes named by normalized_shape (here more than one), not just "
             "the last axis", _bn(_layernorm, stat_axes=lambda x: (x.ndim - 1,))),
-    Mistake("gamma scales and beta shifts: gamma * x_hat + beta", _bn(_layernorm, swap_affine=True)),
+    Mistake("gamma scales and beta shifts the normalized values; you used them the other way round",
+            _bn(_layernorm, swap_affine=True)),
 ]
 
 LAYERNORM_BACKWARD_MISTAKES = [
-    Mistake("your dx treats each sample's mean and variance as constants; they depend on x, so dx needs the "
-            "terms through them: dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), means over the "
-            "normalized axes", _bn(_layernorm_backward, through_mean=False, through_var=False)),
-    Mistake("your dx is missing the term through the variance: subtract x_hat * mean(g * x_hat) as well",
-            _bn(_layernorm_backward, through_var=False)),
-    Mistake("your dx is missing the term through the mean: subtract mean(g) as well",
-            _bn(_layernorm_backward, through_mean=False)),
-    Mistake("dgamma and dbeta must be summed over the leading (batch) axes, giving normalized_shape: gamma "
-            "and beta are shared by every sample", _bn(_layernorm_backward, sum_params=False)),
+    Mistake("your dx treats each sample's mean and variance as constants. They depend on x, so dx also needs "
+            "the gradient that flows through them: one extra term through the mean and one through the "
+            "variance, each averaged over the normalized axes", _bn(_layernorm_backward, through_mean=False,
+                                                                     through_var=False)),
+    Mistake("your dx has the term through the mean but not the one through the variance: the variance depends "
+            "on every x of the sample too", _bn(_layernorm_backward, through_var=False)),
+    Mistake("your dx has the term through the variance but not the one through the mean: the mean depends on "
+            "every x of the sample too", _bn(_layernorm_backward, through_mean=False)),
+    Mistake("dgamma and dbeta are summed over the leading (batch) axes, giving the shape normalized_shape: "
+            "gamma and beta are shared by every sample", _bn(_layernorm_backward, sum_params=False)),
     Mistake("sum dgamma and dbeta over every leading axis (all but the normalized ones), not only axis 0",
             _bn(_layernorm_backward, param_axes=lambda x: (0,))),
-    Mistake("dx is missing the factor gamma: the gradient reaching x_hat is dout * gamma",
-            _bn(_layernorm_backward, use_gamma=False)),
-    Mistake("dgamma is sum(dout * x_hat), with the normalized x_hat, not the raw x",
+    Mistake("gamma and beta are shared by every sample, so their gradients add up all the contributions: a sum "
+            "over the leading axes, not a mean", _bn(_layernorm_backward, mean_params=True)),
+    Mistake("dx is missing the factor gamma: x_hat reaches the output scaled by gamma, so the gradient that "
+            "reaches x_hat is scaled by gamma too", _bn(_layernorm_backward, use_gamma=False)),
+    Mistake("dgamma weighs dout by the normalized x_hat (what gamma multiplies), not by the raw x",
             _bn(_layernorm_backward, dgamma_from_x=True)),
 ]
+
 
 # ---------------------------------------------------------------------------------------------
 # PyTorch references (tensors in float64 on the course device)
@@ -480,7 +517,7 @@ def _unpack(c, result, count, fn_name, names, case):
     if not isinstance(result, (tuple, list)) or len(result) != count:
         got = f"a tuple of {len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
         c.fail(f"on case {case}, your `{fn_name}` returned {got}; it should return the tuple ({', '.join(names)})",
-               hint=f"end it with `return {', '.join(names)}`")
+               hint=f"the function gives back {count} values, in this order: {', '.join(names)}")
     return result
 
 
@@ -496,13 +533,35 @@ def _forward_for_backward(c, forward, args, reference_out, names, case):
     return result
 
 
-def _finite_difference_check(c, forward_out, arrays, grads, dout, case, names):
-    """Centred differences (h=1e-6, float64) of the learner's own forward against its gradients.
+def _fd_batchnorm(batchnorm_forward, x, gamma, beta, running_mean, running_var, training, momentum, eps, dout):
+    """Harness (runs beside the learner's code): centred differences of the learner's batchnorm_forward.
 
-    The torch.autograd comparison before this one is the precise test (and its errors are the ones
-    reported); this one shows the backward pass agrees with the learner's own forward pass.
+    The gradients of sum(out * dout) with respect to x, gamma and beta (h=1e-6, float64), as plain arrays.
     """
-    numeric = numerical_gradient(forward_out, *arrays, dout=dout)
+    def out(x_, g_, b_):
+        return batchnorm_forward(x_, g_, b_, running_mean, running_var, training, momentum, eps)[0]
+
+    return numerical_gradient(out, x, gamma, beta, dout=dout)
+
+
+def _fd_layernorm(layernorm_forward, x, normalized_shape, gamma, beta, eps, dout):
+    """Harness (runs beside the learner's code): centred differences of the learner's layernorm_forward."""
+    def out(x_, g_, b_):
+        return layernorm_forward(x_, normalized_shape, g_, b_, eps)[0]
+
+    return numerical_gradient(out, x, gamma, beta, dout=dout)
+
+
+def _finite_difference_check(c, numeric, grads, case, names):
+    """Compare the learner's gradients with centred differences (h=1e-6, float64) of the learner's own forward.
+
+    `numeric` comes from a harness (_fd_batchnorm, _fd_layernorm). The torch.autograd comparison before this
+    one is the precise test (and its errors are the ones reported); this one shows the backward pass agrees
+    with the learner's own forward pass.
+    """
+    if not (isinstance(numeric, (list, tuple)) and len(numeric) == len(names)):
+        c.fail(f"on case {case}, the centred differences of your forward pass could not be computed",
+               hint="make the forward pass's check pass first, then come back to the backward pass")
     for name, mine, num in zip(names, grads, numeric):
         # h=1e-6 leaves a truncation + rounding error near 1e-9 times the gradient's scale: 1e-6 is generous.
         scale = max(1.0, float(np.max(np.abs(num))))
@@ -512,7 +571,7 @@ def _finite_difference_check(c, forward_out, arrays, grads, dout, case, names):
             c.fail(f"on case {case}, {mismatch}",
                    hint="your backward pass disagrees with the slope of your own forward pass: check that the "
                         "cache holds what the forward pass really computed")
-        c.expect(True, "", case=case)
+    c.expect(True, "", case=case)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,37 +582,43 @@ def _finite_difference_check(c, forward_out, arrays, grads, dout, case, names):
 @exercise("normalization.fit_standardizer", points=1, compared="torch mean and std(correction=0)")
 def check_fit_standardizer(c, fit_standardizer, seed=0):
     """fit_standardizer(X_train) returns (mean, std) per feature; a constant feature gets std 1."""
+    suspects = Suspects(FIT_STANDARDIZER_MISTAKES)
     for case, X in _fit_cases(seed):
         result = _unpack(c, c.call(fit_standardizer, X, case=case), 2, "fit_standardizer", ("mean", "std"), case)
         (ref_mean, ref_std), _ = c.reference(_torch_fit_standardizer, X)
         for i, (name, mine, ref) in enumerate(zip(("mean", "std"), result, (ref_mean, ref_std))):
-            c.expect_close(mine, ref, case=case, name=name, mistakes=FIT_STANDARDIZER_MISTAKES, mistake_args=(X,),
-                           mistake_output=i)
+            _expect_close(c, suspects, mine, ref, case=case, name=name, args=(X,), pick=i)
 
 
 @exercise("normalization.standardize", points=1, compared="torch (X - mean) / std")
 def check_standardize(c, standardize, seed=0):
     """standardize(X, mean, std) applies training statistics to X."""
+    suspects = Suspects(STANDARDIZE_MISTAKES)
     for case, args in _apply_cases(_fit_standardizer, seed):
-        c.compare(standardize, _torch_scale, *args, case=case, mistakes=STANDARDIZE_MISTAKES)
+        actual = c.call(standardize, *args, case=case)
+        expected, _ = c.reference(_torch_scale, *args)
+        _expect_close(c, suspects, actual, expected, case=case, name="output", args=args)
 
 
 @exercise("normalization.fit_minmax", points=1, compared="torch amin and amax")
 def check_fit_minmax(c, fit_minmax, seed=0):
     """fit_minmax(X_train) returns (x_min, x_range) per feature; a constant feature gets range 1."""
+    suspects = Suspects(FIT_MINMAX_MISTAKES)
     for case, X in _fit_cases(seed):
         result = _unpack(c, c.call(fit_minmax, X, case=case), 2, "fit_minmax", ("x_min", "x_range"), case)
         refs, _ = c.reference(_torch_fit_minmax, X)
         for i, (name, mine, ref) in enumerate(zip(("x_min", "x_range"), result, refs)):
-            c.expect_close(mine, ref, case=case, name=name, mistakes=FIT_MINMAX_MISTAKES, mistake_args=(X,),
-                           mistake_output=i)
+            _expect_close(c, suspects, mine, ref, case=case, name=name, args=(X,), pick=i)
 
 
 @exercise("normalization.minmax_scale", points=1, compared="torch (X - x_min) / x_range")
 def check_minmax_scale(c, minmax_scale, seed=0):
     """minmax_scale(X, x_min, x_range) applies training statistics to X, without clipping."""
+    suspects = Suspects(MINMAX_SCALE_MISTAKES)
     for case, args in _apply_cases(_fit_minmax, seed):
-        c.compare(minmax_scale, _torch_scale, *args, case=case, mistakes=MINMAX_SCALE_MISTAKES)
+        actual = c.call(minmax_scale, *args, case=case)
+        expected, _ = c.reference(_torch_scale, *args)
+        _expect_close(c, suspects, actual, expected, case=case, name="output", args=args)
 
 
 _BN_NAMES = ("out", "cache", "running_mean", "running_var")
@@ -563,59 +628,57 @@ _BN_NAMES = ("out", "cache", "running_mean", "running_var")
 def check_batchnorm_forward(c, batchnorm_forward, seed=0):
     """out, cache, running_mean, running_var = batchnorm_forward(x, gamma, beta, running_mean, running_var,
     training, momentum, eps), against F.batch_norm (output and updated running statistics)."""
+    suspects = Suspects(BATCHNORM_FORWARD_MISTAKES)
     for case, args in _bn_cases(seed):
         result = _unpack(c, c.call(batchnorm_forward, *args, case=case), 4, "batchnorm_forward", _BN_NAMES, case)
         refs, _ = c.reference(_torch_batchnorm, *args)
         for pick, ref in zip((0, 2, 3), refs):
-            c.expect_close(result[pick], ref, case=case, name=_BN_NAMES[pick], mistakes=BATCHNORM_FORWARD_MISTAKES,
-                           mistake_args=args, mistake_output=pick)
+            _expect_close(c, suspects, result[pick], ref, case=case, name=_BN_NAMES[pick], args=args, pick=pick)
 
 
 @exercise("normalization.batchnorm_backward", points=2, compared="torch.autograd and centred differences")
 def check_batchnorm_backward(c, batchnorm_backward, batchnorm_forward, seed=0):
     """dx, dgamma, dbeta = batchnorm_backward(dout, cache), with the cache from your batchnorm_forward."""
     rng = np.random.default_rng(seed + 7)
+    suspects = Suspects(BATCHNORM_BACKWARD_MISTAKES)
     for number, (case, args) in enumerate(_bn_cases(seed)):
-        x, gamma, beta, rm, rv, training, momentum, eps = args
+        x = args[0]
         dout = rng.normal(size=x.shape)
         ref_out, ref_grads = c.reference(_torch_batchnorm_out, *args, dout=dout, wrt=[0, 1, 2])
         _, cache, _, _ = _forward_for_backward(c, batchnorm_forward, args, ref_out, _BN_NAMES, case)
         grads = _unpack(c, c.call(batchnorm_backward, dout, cache, case=case), 3, "batchnorm_backward",
                         ("dx", "dgamma", "dbeta"), case)
         for i, (name, mine, ref) in enumerate(zip(("dx", "dgamma", "dbeta"), grads, ref_grads)):
-            c.expect_close(mine, ref, case=case, name=name, mistakes=BATCHNORM_BACKWARD_MISTAKES,
-                           mistake_args=(dout, *args), mistake_output=i)
+            _expect_close(c, suspects, mine, ref, case=case, name=name, args=(dout, *args), pick=i)
         if number < 8:  # the fixed cases (all small); random ones are covered by torch.autograd above
-            _finite_difference_check(
-                c, lambda x_, g_, b_: batchnorm_forward(x_, g_, b_, rm, rv, training, momentum, eps)[0],
-                [x, gamma, beta], grads, dout, case, ("dx", "dgamma", "dbeta"))
+            numeric = c.call(batchnorm_forward, *args, dout, case=case, via=_fd_batchnorm)
+            _finite_difference_check(c, numeric, grads, case, ("dx", "dgamma", "dbeta"))
 
 
 @exercise("normalization.layernorm_forward", points=1, compared="torch.nn.functional.layer_norm")
 def check_layernorm_forward(c, layernorm_forward, seed=0):
     """out, cache = layernorm_forward(x, normalized_shape, gamma, beta, eps), against F.layer_norm."""
+    suspects = Suspects(LAYERNORM_FORWARD_MISTAKES)
     for case, args in _ln_cases(seed):
         result = _unpack(c, c.call(layernorm_forward, *args, case=case), 2, "layernorm_forward", ("out", "cache"), case)
         ref, _ = c.reference(_torch_layernorm, *args)
-        c.expect_close(result[0], ref, case=case, name="out", mistakes=LAYERNORM_FORWARD_MISTAKES, mistake_args=args,
-                       mistake_output=0)
+        _expect_close(c, suspects, result[0], ref, case=case, name="out", args=args, pick=0)
 
 
 @exercise("normalization.layernorm_backward", points=1, compared="torch.autograd and centred differences")
 def check_layernorm_backward(c, layernorm_backward, layernorm_forward, seed=0):
     """dx, dgamma, dbeta = layernorm_backward(dout, cache), with the cache from your layernorm_forward."""
     rng = np.random.default_rng(seed + 9)
+    suspects = Suspects(LAYERNORM_BACKWARD_MISTAKES)
     for number, (case, args) in enumerate(_ln_cases(seed)):
-        x, normalized_shape, gamma, beta, eps = args
+        x = args[0]
         dout = rng.normal(size=x.shape)
         ref_out, ref_grads = c.reference(_torch_layernorm, *args, dout=dout, wrt=[0, 2, 3])
         _, cache = _forward_for_backward(c, layernorm_forward, args, ref_out, ("out", "cache"), case)
         grads = _unpack(c, c.call(layernorm_backward, dout, cache, case=case), 3, "layernorm_backward",
                         ("dx", "dgamma", "dbeta"), case)
         for i, (name, mine, ref) in enumerate(zip(("dx", "dgamma", "dbeta"), grads, ref_grads)):
-            c.expect_close(mine, ref, case=case, name=name, mistakes=LAYERNORM_BACKWARD_MISTAKES,
-                           mistake_args=(dout, *args), mistake_output=i)
+            _expect_close(c, suspects, mine, ref, case=case, name=name, args=(dout, *args), pick=i)
         if number < 7:
-            _finite_difference_check(
-                c, lambda x_, g_, b_: layernorm_forward(x_, normalized_shape, g_, b_, eps)[0],
-                [x, gamma, beta], grads, dout, case, ("dx", "dgamma", "dbeta"))
+            numeric = c.call(layernorm_forward, *args, dout, case=case, via=_fd_layernorm)
+            _finite_difference_check(c, numeric, grads, case, ("dx", "dgamma", "dbeta"))

@@ -241,6 +241,7 @@ class _Run:
         self.instructor_errors = []
         self.stop = None           # (status, message) when the run ended early
         self.student_code_ran = False
+        self.timeouts = []         # what ran past its time but was stopped by the worker's own timer
 
 
 def run_plan(source, the_plan, session, limits, deadline):
@@ -266,10 +267,14 @@ def run_plan(source, the_plan, session, limits, deadline):
                 run.student_code_ran = True
                 reply = session.run_cell(code, f"<cell solution {exercise}>", timeout)
                 if not reply.get("ok"):
-                    run.solution_errors.setdefault(exercise, reply.get("error") or {})
+                    error = reply.get("error") or {}
+                    run.solution_errors.setdefault(exercise, error)
+                    if error.get("type") == "Timeout":
+                        run.timeouts.append(f"your solution cell for {exercise}")
             else:
                 _, exercise, calls = step
                 for call in calls:
+                    before = channel.timeouts
                     check = checks[(exercise, call.check)]
                     learners = [LearnerRef(name) for name in call.learners]
                     result, _ = check.evaluate(*learners, channel=channel, **call.kwargs)
@@ -278,6 +283,8 @@ def run_plan(source, the_plan, session, limits, deadline):
                             run.hidden_failed.add(exercise)
                     elif exercise not in run.results or run.results[exercise].status == "passed":
                         run.results[exercise] = result
+                    if channel.timeouts > before:
+                        run.timeouts.append(f"your code for {exercise}")
         except WorkerError as err:
             run.stop = _stop_for(err, step, run)
             break
@@ -294,6 +301,8 @@ def _stop_for(err, step, run):
         if err.detail.startswith("memory"):
             return MEMORY, f"the worker running your code died during {where}: {err.detail}"
         return CRASHED, f"the worker running your code died during {where}: {err.detail}"
+    if run.student_code_ran:  # a garbled or oversized reply comes from the worker, where student code runs
+        return CRASHED, f"the worker running your code sent an unreadable reply during {where} ({err.detail})"
     return runner.GRADER_ERROR, f"{where}: {err.kind}: {err.detail}"
 
 
@@ -348,7 +357,13 @@ def score(source, the_plan, run):
     if run.instructor_errors:  # for the instructor: the lesson's own cells failed after this student's code ran
         notes.append("lesson cells that raised: " + ", ".join(
             f"cell {index + 1} ({error.get('type', 'error')})" for index, error in run.instructor_errors[:5]))
-    status, message = run.stop if run.stop else (GRADED, "")
+    if run.stop:
+        status, message = run.stop
+    elif run.timeouts:
+        status, message = runner.TIMEOUT, (", ".join(dict.fromkeys(run.timeouts)) + " ran longer than the time "
+                                           "limit and was stopped; the other exercises were graded")
+    else:
+        status, message = GRADED, ""
     return {"status": status, "message": redact(runner.short(message, 600), own_code), "exercises": exercises,
             "notes": notes, "max_points": {e: source.points[e] for e in source.exercises}}
 

@@ -25,6 +25,7 @@ import traceback
 from course_utils.plain import decode, encode
 
 MAX_FRAME = 256 * 2**20
+REPLY_LIMIT = 32 * 2**20  # a learner result larger than this is reported as too large, not sent
 _TEXT = 300
 
 
@@ -122,7 +123,7 @@ def serve(namespace, request, timeout):
 
     _alarm(timeout)
     try:
-        return serve_request(namespace, request)
+        return serve_request(namespace, request, REPLY_LIMIT)
     except CellTimeout:
         return encode({"error": {"type": "Timeout", "message": "", "line": None, "not_implemented": False}})
     except BaseException as err:
