@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # to stay together, which --dist loadscope guarantees.
 PARALLEL ?= -n auto --dist loadscope
 
-.PHONY: lab test test-fast test-gpu notebooks release benchmark clean sandbox
+.PHONY: lab test test-fast test-gpu test-browser notebooks release benchmark clean sandbox
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ test-fast: $(INSTALLED)
 ## make test-gpu: on a CUDA machine, the gpu-marked tests and the notebooks on the GPU
 test-gpu: $(INSTALLED)
 	COURSE_DEVICE=cuda $(BIN)/python -m pytest --nbval-lax -m "gpu or not slow" $(PYTEST_ARGS)
+
+## make test-browser: Run All in a student notebook, in JupyterLab, in headless Chromium (not part of make test)
+test-browser: $(INSTALLED)
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "install chromium and chromium-driver (Debian/Ubuntu packages) first"; exit 1; fi; }
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[browser]"
+	COURSE_BROWSER_TESTS=1 $(BIN)/python -m pytest tests/browser -s $(PYTEST_ARGS)
 
 ## make notebooks: re-execute the solution notebooks in place, so the committed outputs are fresh
 notebooks: $(INSTALLED)

@@ -100,7 +100,8 @@ class CheckFailure(AssertionError):
     def _render_traceback_(self):
         # IPython calls this for an exception that reaches the top of a cell: the learner sees the
         # check's own box (message and hint), then one line, never a traceback into course_utils.
-        show(self.result)
+        if not self.result._shown:  # IPython may ask more than once for one exception
+            show(self.result)
         return [f"\x1b[0;31mCheckFailure\x1b[0m: {self.result.exercise} did not pass (see the message above)"]
 
 
@@ -348,7 +349,7 @@ def run_exercise(exercise_id, body, learner, args, kwargs, *, points, compared, 
     try:
         body(checker, learner, *args, **kwargs)
     except _NotImplemented as stub:
-        detail = f" ({stub})" if str(stub) else ""
+        detail = f" ({stub})" if str(stub) and str(stub) != exercise_id else ""
         message = f"not implemented yet{detail}: replace the `raise NotImplementedError` with your code"
         return result(NOT_IMPLEMENTED, message), None
     except _CaseFailed as failure:

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 
@@ -27,3 +29,10 @@ def _known_mistakes_count_as_learner_code(request):
 
     with trusting("course_utils.checks"):
         yield
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The browser test runs only under `make test-browser` (it needs Chromium and starts JupyterLab)."""
+    if collection_path.name == "browser" and not os.environ.get("COURSE_BROWSER_TESTS"):
+        return True
+    return None

@@ -2,8 +2,11 @@
 
 The student version keeps every cell and its metadata (the exercise ids), replaces each solution
 region with a stub that raises NotImplementedError (at the region's indentation), drops hidden
-tests, and clears outputs. Before a file is written, `leaks()` compares it with the source; a
-release that still holds a marker, a solution body, a hidden test or an output is refused.
+tests, and clears outputs. Each check cell gets the `raises-exception` tag, which JupyterLab (and
+nbclient) honour: Run All carries on past a failed check, so a learner sees every exercise's status
+(the solution notebooks keep no such tag, so a failing check still fails nbval there). Before a file
+is written, `leaks()` compares it with the source; a release that still holds a marker, a solution
+body, a hidden test or an output is refused.
 """
 
 import copy
@@ -17,6 +20,7 @@ from course_utils.grading.markers import (HIDDEN, SOLUTION, TEXT, MarkerError, c
 # Notebook-level metadata that may carry state from the instructor's session.
 _DROPPED_NOTEBOOK_METADATA = ("widgets", "execution")
 _DROPPED_CELL_METADATA = ("execution", "collapsed", "scrolled")
+CARRY_ON_TAG = "raises-exception"
 
 
 class ReleaseError(ValueError):
@@ -39,6 +43,9 @@ def release_notebook(notebook, name="notebook"):
                 raise ReleaseError(str(err)) from None
         for key in _DROPPED_CELL_METADATA:
             cell.metadata.pop(key, None)
+        if course_meta(cell)[1] == "check":
+            tags = list(cell.metadata.get("tags") or [])
+            cell.metadata["tags"] = tags + [CARRY_ON_TAG] * (CARRY_ON_TAG not in tags)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
