@@ -225,7 +225,7 @@ def adaptive_avg_pool2d_grad_reference(dout, x, output_size):
 SAME_SIZE_HINT = (
     "your output has the input's height and width: that is a window at every pixel (stride 1), cut off at the "
     "edges. Pooling usually moves the window by its own size (stride = kernel size), so a 2x2 pool halves "
-    "each side; the output size is floor((H + 2P - K) / S) + 1")
+    "each side; the output size is ⌊(H + 2P − K)/S⌋ + 1")
 STRIDE_DEFAULT_HINT = (
     "when stride is None it defaults to the kernel size, as in torch, not to 1: pooling windows usually tile "
     "the input without overlapping")
