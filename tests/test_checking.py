@@ -60,14 +60,28 @@ def test_stub_is_not_implemented_not_an_error():
     assert "write square" in result.message
 
 
-def test_exception_in_learner_code_is_reported_and_chained():
+def test_exception_in_learner_code_is_reported_with_its_line_and_no_course_frames():
     def square(x):
         return x.reshape(7, -1) ** 2
 
     with pytest.raises(CheckFailure) as info:
         check_square(square)
     assert "raised ValueError" in str(info.value)
-    assert isinstance(info.value.__cause__, ValueError)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_in_ipython_a_failure_shows_its_box_and_one_line_not_a_traceback(monkeypatch):
+    from course_utils import checking
+
+    shown = []
+    monkeypatch.setattr(checking, "show", lambda result: (shown.append(result), setattr(result, "_shown", True)))
+    with pytest.raises(CheckFailure) as info:
+        check_square(lambda x: 2 * x)
+    lines = info.value._render_traceback_()
+    again = info.value._render_traceback_()
+    assert len(shown) == 1 and shown[0].status == "failed"            # the box, once
+    assert len(lines) == 1 and "did not pass" in lines[0] and lines == again
+    assert "checking.py" not in "".join(lines)
 
 
 def test_calling_torch_is_caught():
@@ -126,11 +140,15 @@ def test_results_serialise_for_the_grader():
     assert RESULT_MIME not in result.mimebundle()
 
 
-def test_grading_mode_publishes_failures_too(monkeypatch, capsys):
-    monkeypatch.setenv("COURSE_GRADING", "1")
-    with pytest.raises(CheckFailure):
-        check_square(lambda x: 2 * x)
-    assert "fixture.square" in capsys.readouterr().out
+def test_a_learner_object_that_is_not_plain_data_is_refused():
+    class Sneaky(float):
+        def __eq__(self, other):
+            return True
+
+    result, _ = check_square.evaluate(lambda x: [Sneaky(1.0)])
+    assert result.status == "failed"
+    evaluated, _ = check_square.evaluate(lambda x: object())
+    assert evaluated.status == "failed" and "object" in evaluated.message
 
 
 def test_skip_if_unfinished_swallows_only_not_implemented(capsys):

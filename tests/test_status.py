@@ -9,7 +9,7 @@ from course_utils.cli import main
 from course_utils.grading import status
 from course_utils.grading.runner import RunOutcome, Step, StepOutcome
 
-RM, DB = F.EXERCISES
+RM, RL = F.EXERCISES
 
 
 def _result(exercise, state, message=""):
@@ -21,30 +21,42 @@ def test_rows_follow_the_notebook_and_the_last_result_wins(tmp_path):
     notebook = F.read(F.build_lesson(tmp_path))
     steps = [Step("check_row_means(row_means)", kind="check", exercise=RM, collect=True),
              Step("check_row_means(row_means)", kind="check", exercise=RM, collect=True),
-             Step("check_double(double)", kind="check", exercise=DB, collect=True),
+             Step("check_relu(relu)", kind="check", exercise=RL, collect=True),
              Step("check_row_means(lambda x: x)  # a demo of a wrong version", kind="cell", collect=True)]
     outcome = RunOutcome([
         StepOutcome(steps[0], status="error", results=[_result(RM, "failed", "on case x, wrong\nsecond line")]),
         StepOutcome(steps[1], status="ok", results=[_result(RM, "passed", "7 cases match")]),
-        StepOutcome(steps[2], status="error", ename="NameError", evalue="name 'double' is not defined"),
+        StepOutcome(steps[2], status="error", ename="NameError", evalue="name 'relu' is not defined"),
         StepOutcome(steps[3], status="error", results=[_result(RM, "failed", "a demo")]),
     ])
     rows = status._rows(Path("00_fixture.ipynb"), notebook, outcome)
-    assert [(r.exercise, r.status) for r in rows] == [(RM, "passed"), (DB, "error")]
-    assert rows[0].message == "" and "NameError: name 'double' is not defined" in rows[1].message
+    assert [(r.exercise, r.status) for r in rows] == [(RM, "passed"), (RL, "error")]
+    assert rows[0].message == "" and "NameError: name 'relu' is not defined" in rows[1].message
 
 
-def test_table_shows_one_line_per_exercise_and_a_summary():
+def test_a_cell_the_grader_would_refuse_shows_as_rejected(tmp_path):
+    lesson = F.build_lesson(tmp_path)
+    notebook = F.submission(lesson, {RL: "import torch\ndef relu(x):\n    return torch.relu(torch.tensor(x)).numpy()"})
+    outcome = RunOutcome([StepOutcome(Step("check_relu(relu)", kind="check", exercise=RL, collect=True),
+                                      status="ok", results=[_result(RL, "passed")])])
+    rows = {r.exercise: r for r in status._rows(Path("00_fixture.ipynb"), notebook, outcome)}
+    assert rows[RL].status == "rejected" and "line 1" in rows[RL].message and "numpy and math" in rows[RL].message
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_shows_each_exercise_with_its_message_and_hint_wrapped_to_the_terminal(width):
+    hint = "exp(-x) overflows for large negative x; rewrite the formula so that exp only sees non-positive numbers"
     rows = [status.Row("00_welcome", "welcome.row_means", "passed"),
             status.Row("01_activations", "activations.sigmoid", "failed", "on case x = [-1000] (saturation), "
-                       "output is NaN at index (0,)\nmore detail that is not shown " + "x" * 200),
+                       "output is NaN at index (0,)\nmore detail " + "x" * 200, hint),
             status.Row("01_activations", "activations.tanh", "not implemented")]
-    text = status.table(rows, width=100)
+    text = status.table(rows, width=width)
     lines = text.splitlines()
-    assert lines[0].split() == ["lesson", "exercise", "status", "message"]
-    assert "✔ passed" in lines[2] and "✘ failed" in lines[3] and "… not implemented" in lines[4]
-    assert "saturation" in lines[3] and "more detail" not in text
-    assert all(len(line) <= 100 for line in lines)
+    assert lines[0] == "00_welcome" and "✔ welcome.row_means" in lines[1] and lines[1].endswith("passed")
+    assert any(line.strip().startswith("✘ activations.sigmoid") and line.endswith("failed") for line in lines)
+    assert "saturation" in text and "more detail" in text and "Hint: exp(-x)" in text
+    assert " ".join(text.split()).count("non-positive numbers") == 1          # the hint, whole
+    assert all(len(line) <= width for line in lines)
     assert lines[-1] == "1/3 exercises passed (1 failed, 1 not implemented)"
 
 
@@ -61,19 +73,19 @@ def test_default_notebooks(tmp_path):
 def test_status_runs_the_learners_notebooks(tmp_path, capsys):
     lesson = F.build_lesson(tmp_path / "lesson")
     learner = tmp_path / "learner"
-    first = F.write(F.submission(lesson, drop=[DB]), learner / "00_fixture.ipynb")
+    first = F.write(F.submission(lesson, drop=[RL]), learner / "00_fixture.ipynb")
     second = F.released(lesson)
     for cell in second.cells:
-        if cell.metadata.get("course") == {"exercise": DB, "role": "solution"}:
-            cell.source = "def double(x):\n    return x + 1"
+        if cell.metadata.get("course") == {"exercise": RL, "role": "solution"}:
+            cell.source = "def relu(x):\n    return np.abs(x)"
     second = F.write(second, learner / "01_fixture.ipynb")
     before = first.read_bytes()
     assert main(["status", str(first), str(second)]) == 0
     out = capsys.readouterr().out
-    lines = {tuple(line.split()[:2]): line for line in out.splitlines() if line.startswith(("00_", "01_"))}
-    assert "✔ passed" in lines[("00_fixture", RM)]
-    assert "! error" in lines[("00_fixture", DB)] and "NameError" in lines[("00_fixture", DB)]
-    assert "… not implemented" in lines[("01_fixture", RM)]
-    assert "✘ failed" in lines[("01_fixture", DB)] and "on case" in lines[("01_fixture", DB)]
+    blocks = {block.splitlines()[0]: block for block in out.split("\n\n") if block.startswith(("00_", "01_"))}
+    assert f"✔ {RM}" in blocks["00_fixture"]
+    assert f"! {RL}" in blocks["00_fixture"] and "NameError" in blocks["00_fixture"]
+    assert f"… {RM}" in blocks["01_fixture"]
+    assert f"✘ {RL}" in blocks["01_fixture"] and "on case" in blocks["01_fixture"] and "Hint:" in blocks["01_fixture"]
     assert "1/4 exercises passed" in out
     assert first.read_bytes() == before        # the learner's notebook is not modified

@@ -3,18 +3,23 @@
 Each notebook runs top to bottom in a fresh kernel (in its own folder, as in JupyterLab), with
 every cell as the learner wrote it; a cell that raises does not stop the run. The notebooks on
 disk are not modified. Checks publish their structured result (COURSE_GRADING=1), which is what
-the table shows: passed, failed (with the check's one-line message), not implemented, or error
+the table shows: passed, failed (with the check's message and hint), not implemented, or error
 when the check cell itself raised (e.g. a NameError because a cell above was not finished).
+
+Each solution cell is also vetted by the grader's rules (vet.py): a cell the grader would refuse
+to run shows as "rejected", with the line and the rule, so a learner finds out before submitting.
 """
 
 import shutil
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.grading.markers import course_meta
+from course_utils.grading import vet
+from course_utils.grading.markers import cell_source, course_meta
 
-SYMBOL = {"passed": "✔", "failed": "✘", "not implemented": "…", "error": "!", "not run": "-"}
+SYMBOL = {"passed": "✔", "failed": "✘", "not implemented": "…", "error": "!", "not run": "-", "rejected": "✘"}
 
 
 @dataclass
@@ -23,6 +28,7 @@ class Row:
     exercise: str
     status: str
     message: str = ""
+    hint: str = ""
 
 
 def default_notebooks(cwd="."):
@@ -62,7 +68,32 @@ def collect(paths, *, workers=None, cell_timeout=600, progress=False):
     return rows
 
 
+def grader_rejections(notebook):
+    """exercise -> why the grader would not run the learner's solution cell for it (vet.py's rules)."""
+    cells = [c for c in notebook.cells if c.get("cell_type") == "code"]
+    instructor = [cell_source(c) for c in cells if course_meta(c)[1] != "solution"]
+    forbidden = vet.forbidden_bindings(instructor)
+    rejected = {}
+    for cell in cells:
+        exercise, role = course_meta(cell)
+        if role == "solution" and exercise:
+            problems = vet.vet(cell_source(cell), forbidden)
+            if problems and exercise not in rejected:
+                rejected[exercise] = ("the grader will not run this solution cell: " + vet.describe(problems))
+    return rejected
+
+
 def _rows(path, notebook, outcome):
+    rows = _check_rows(path, notebook, outcome)
+    rejected = grader_rejections(notebook)
+    for row in rows:
+        if row.exercise in rejected:
+            row.status, row.message = "rejected", rejected[row.exercise]
+            row.hint = "exercises use NumPy and math only; no files, no dynamic code, no torch"
+    return rows
+
+
+def _check_rows(path, notebook, outcome):
     lesson = path.stem
     order = []
     for cell in notebook.cells:
@@ -91,8 +122,9 @@ def _rows(path, notebook, outcome):
             rows.append(Row(lesson, exercise, "error", f"the check cell raised {errors[exercise]}"))
         elif exercise in latest:
             result = latest[exercise]
-            message = "" if result["status"] in ("passed", "not implemented") else result["message"]
-            rows.append(Row(lesson, exercise, result["status"], message))
+            quiet = result["status"] in ("passed", "not implemented")
+            rows.append(Row(lesson, exercise, result["status"], "" if quiet else result["message"],
+                            "" if quiet else result.get("hint") or ""))
         else:
             why = outcome.stop_detail if outcome.stop else "its check cell published no result"
             rows.append(Row(lesson, exercise, "not run", why))
@@ -102,21 +134,24 @@ def _rows(path, notebook, outcome):
 
 
 def table(rows, width=None):
-    """The progress table as text, with a summary line.
+    """The progress table as text: one line per exercise, then its message and hint wrapped beneath.
 
-    Messages are cut to fit a terminal's width; piped into a file or another program they stay whole.
+    Lines fit the terminal (at most 120 columns; 100 when the output is not a terminal).
     """
     if width is None:
-        width = shutil.get_terminal_size((120, 20)).columns if sys.stdout.isatty() else 10**6
-    headers = ("lesson", "exercise", "status", "message")
-    cells = [(r.lesson, r.exercise, f"{SYMBOL.get(r.status, '?')} {r.status}", _one_line(r.message)) for r in rows]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers[:3])]
-    room = max(20, width - sum(widths) - 6)
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers[:3], widths)) + "  " + headers[3],
-             "  ".join("-" * w for w in widths) + "  " + "-" * min(room, 40)]
-    for c in cells:
-        message = c[3] if len(c[3]) <= room else c[3][: room - 1] + "…"
-        lines.append("  ".join(v.ljust(w) for v, w in zip(c[:3], widths)) + "  " + message)
+        width = min(shutil.get_terminal_size((100, 20)).columns, 120) if sys.stdout.isatty() else 100
+    width = max(width, 60)
+    name_width = min(max([len(r.exercise) for r in rows] + [8]), width // 2)
+    lines, lesson = [], None
+    for r in rows:
+        if r.lesson != lesson:
+            lesson = r.lesson
+            lines += ([""] if lines else []) + [lesson]
+        lines.append(f"  {SYMBOL.get(r.status, '?')} {r.exercise.ljust(name_width)}  {r.status}")
+        for label, text in (("", r.message), ("Hint: ", r.hint)):
+            if text:
+                lines += textwrap.wrap(label + " ".join(text.split()), width=width, initial_indent="      ",
+                                       subsequent_indent="        ", break_long_words=True)
     counts = {}
     for r in rows:
         if r.exercise != "-":
@@ -126,8 +161,3 @@ def table(rows, width=None):
     lines.append("")
     lines.append(f"{counts.get('passed', 0)}/{total} exercises passed" + (f" ({rest})" if rest else ""))
     return "\n".join(line.rstrip() for line in lines)
-
-
-def _one_line(text):
-    first = (text or "").strip().splitlines()
-    return first[0] if first else ""
