@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # to stay together, which --dist loadscope guarantees.
 PARALLEL ?= -n auto --dist loadscope
 
-.PHONY: lab test test-fast test-gpu test-browser notebooks release benchmark clean sandbox
+.PHONY: lab test test-fast test-gpu test-browser notebooks release benchmark benchmark-layers clean sandbox
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ release: $(INSTALLED)
 ## make benchmark: grading overhead and parallel speed-up
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/grading_benchmark.py
+
+## make benchmark-layers: the course's vectorised conv and pooling layers against torch on the CPU (THREADS=1)
+THREADS ?= 1
+benchmark-layers: $(INSTALLED)
+	$(BIN)/python benchmarks/conv_pool_benchmark.py --threads $(THREADS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis release grading-out
