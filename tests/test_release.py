@@ -55,17 +55,23 @@ def test_released_fixture_lesson(tmp_path):
     source = F.read(F.build_lesson(tmp_path))
     released = release_notebook(source)
     text = "\n".join(c.source for c in released.cells)
-    assert F.HIDDEN_SECRET not in text and "HIDDEN TESTS" not in text and "SOLUTION" not in text
+    assert str(F.HIDDEN_SEED) not in text and "HIDDEN TESTS" not in text and "SOLUTION" not in text
     for line in F.SOLUTION_LINES:
         assert line not in text
     assert "_YOUR ANSWER HERE_" in released.cells[5].source  # a markdown answer region
     for before, after in zip(source.cells, released.cells):
         assert after.metadata.get("course") == before.metadata.get("course")  # exercise ids stay
+        if after.metadata.get("course", {}).get("role") != "check":
+            assert "tags" not in after.metadata or "raises-exception" not in after.metadata["tags"]
         if after.cell_type == "code":
             assert after.outputs == [] and after.execution_count is None
     solutions = [c for c in released.cells if c.metadata.get("course", {}).get("role") == "solution"]
     assert len(solutions) == 2 and all("raise NotImplementedError" in c.source for c in solutions)
-    assert released.cells[7].source == "check_double(double)"
+    assert released.cells[7].source == "check_relu(relu)"
+    # Run All carries on past a failed check in the student version (not in the solution notebook)
+    checks = [c for c in released.cells if c.metadata.get("course", {}).get("role") == "check"]
+    assert all("raises-exception" in c.metadata.get("tags", []) for c in checks) and len(checks) == 2
+    assert not any("raises-exception" in c.metadata.get("tags", []) for c in source.cells)
 
 
 def test_leaks_notices_a_solution_put_back(tmp_path):

@@ -35,7 +35,6 @@ from course_utils.checking import GRADING_ENV, RESULT_MIME
 TIMEOUT = "timeout"
 DIED = "kernel died"
 OUTPUT = "output too large"
-TAMPERING = "tampering"
 GRADER_ERROR = "grader error"
 
 _OUTPUT_TYPES = ("stream", "display_data", "update_display_data", "execute_result", "error")
