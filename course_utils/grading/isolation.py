@@ -53,6 +53,28 @@ def read_only_paths():
     return sorted(p for p in paths | system if p.exists())
 
 
+MPL_CACHE_IN_SANDBOX = "/opt/course-matplotlib-cache"
+
+
+def matplotlib_cache():
+    """A folder holding matplotlib's font cache, built once, so no sandbox spends a second rebuilding it.
+
+    None where it cannot be built (the worker then builds its own, in its /tmp).
+    """
+    import subprocess
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"course-matplotlib-cache-{os.getuid()}"
+    if not any(folder.glob("fontlist-*.json")):
+        folder.mkdir(mode=0o755, exist_ok=True)
+        try:
+            subprocess.run([sys.executable, "-I", "-c", "import matplotlib.font_manager"], timeout=120,
+                           env={**sandbox_env(), "MPLCONFIGDIR": str(folder)}, capture_output=True)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    return folder if any(folder.glob("fontlist-*.json")) else None
+
+
 def sandbox_command(command, *, tmp_bytes=TMP_BYTES, env=None):
     """`command` (a list) run inside bubblewrap; SandboxUnavailable where bwrap is missing or broken."""
     bwrap = bwrap_path()
@@ -70,7 +92,12 @@ def sandbox_command(command, *, tmp_bytes=TMP_BYTES, env=None):
             args += ["--ro-bind", link, link]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(int(tmp_bytes)), "--tmpfs", "/tmp",
              "--chdir", "/tmp", "--clearenv"]
-    for name, value in sandbox_env(env).items():
+    extra = dict(env or {})
+    cache = matplotlib_cache()
+    if cache is not None:
+        args += ["--ro-bind", str(cache), MPL_CACHE_IN_SANDBOX]
+        extra["COURSE_MPL_CACHE"] = MPL_CACHE_IN_SANDBOX
+    for name, value in sandbox_env(extra).items():
         args += ["--setenv", name, value]
     return args + ["--", *command]
 
