@@ -439,3 +439,12 @@ def test_grade_command_refuses_a_bad_source(tmp_path, capsys):
     assert "no cell carries an exercise id" in capsys.readouterr().err
 
 
+
+
+@pytest.mark.slow
+def test_without_the_sandbox_the_worker_still_runs_apart_and_the_verdict_is_computed_here(lesson):
+    source = load_source(lesson)
+    solution = grade.grade_notebook(source, F.read(lesson), Limits(), sandboxed=False)
+    assert solution["status"] == grade.GRADED and [e["points"] for e in solution["exercises"]] == [1.0, 1.0]
+    stub = grade.grade_notebook(source, F.released(lesson), Limits(), sandboxed=False)
+    assert [e["status"] for e in stub["exercises"]] == ["not implemented", "not implemented"]
