@@ -51,3 +51,22 @@ def load_mnist_5k():
     X = np.ascontiguousarray(table[:, :-1])
     y = table[:, -1].astype(np.int64)
     return X, y
+
+
+FIRST_NAMES_FILE = DATA_DIR / "first_names.txt"
+FIRST_NAMES_COUNT = 5163
+
+
+def load_first_names():
+    """The 5163 distinct first names of the US 1990 Census name lists (public domain), for lesson 09.
+
+    Returns a new list of str, in alphabetical order, each lower case and made of the letters a..z only
+    (2 to 11 of them). The female and male lists are merged; a name on both appears once.
+    """
+    if not FIRST_NAMES_FILE.is_file():
+        raise FileNotFoundError(f"the bundled first-names file is missing: {FIRST_NAMES_FILE}; reinstall course_utils")
+    names = FIRST_NAMES_FILE.read_text(encoding="ascii", errors="replace").split()
+    if len(names) != FIRST_NAMES_COUNT or any(not (n.isascii() and n.isalpha() and n.islower()) for n in names):
+        raise ValueError(f"{FIRST_NAMES_FILE} should hold {FIRST_NAMES_COUNT} lower-case names of the letters a..z, "
+                         f"one a line; it holds {len(names)} entries: the file is damaged")
+    return names

@@ -145,3 +145,38 @@ def test_mnist_5k_missing_or_damaged_file_is_a_clear_error(monkeypatch, tmp_path
     monkeypatch.setattr(datasets, "MNIST_5K_FILE", damaged)
     with pytest.raises(ValueError, match="damaged"):
         datasets.load_mnist_5k()
+
+
+def test_first_names_are_the_merged_census_lists():
+    names = datasets.load_first_names()
+    assert len(names) == datasets.FIRST_NAMES_COUNT == 5163 and len(set(names)) == len(names)
+    assert names == sorted(names)
+    assert all(n.isascii() and n.isalpha() and n.islower() and 2 <= len(n) <= 11 for n in names)
+    assert {"mary", "james", "patricia", "john", "zoe"} <= set(names)
+    assert sum(map(len, names)) == 36122 - len(names)  # the file's bytes, less one newline a name
+
+
+def test_first_names_each_call_returns_a_fresh_list():
+    first = datasets.load_first_names()
+    first.clear()
+    assert len(datasets.load_first_names()) == 5163
+
+
+def test_first_names_file_matches_its_checksum_source_and_licence():
+    readme = (datasets.DATA_DIR / "README.md").read_text()
+    section = readme[readme.index("## `first_names.txt`"):]
+    stated = re.search(r"SHA-256 `([0-9a-f]{64})`", section.split("**This file**")[1]).group(1)
+    assert hashlib.sha256(datasets.FIRST_NAMES_FILE.read_bytes()).hexdigest() == stated
+    for needed in ("1990", "public domain", "dist.female.first", "dist.male.first", "names` 0.3.0"):
+        assert needed in section
+
+
+def test_first_names_missing_or_damaged_file_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(datasets, "FIRST_NAMES_FILE", tmp_path / "first_names.txt")
+    with pytest.raises(FileNotFoundError, match="first-names file is missing"):
+        datasets.load_first_names()
+    damaged = tmp_path / "names.txt"
+    damaged.write_text("mary\nJohn\n")
+    monkeypatch.setattr(datasets, "FIRST_NAMES_FILE", damaged)
+    with pytest.raises(ValueError, match="damaged"):
+        datasets.load_first_names()
