@@ -2,6 +2,11 @@
 
 The course device is cuda if available, then mps, then cpu. Set the environment
 variable COURSE_DEVICE (cpu, cuda, cuda:1, mps) to override the choice.
+
+Apple's mps has no float64. There, the float64 references of the checks and of
+compare_with_torch run on the CPU (reference_device() says where), and the lessons'
+on-device demos compute in float32 (demo_dtype()) and compare with the float32
+tolerance of course_utils.compare (FLOAT32_RTOL).
 """
 
 import os
@@ -25,11 +30,30 @@ def device():
     return torch.device("cpu")
 
 
+def has_float64(dev=None):
+    """Whether a device computes in float64 (every device but Apple's mps)."""
+    return (dev or device()).type != "mps"
+
+
 def reference_device():
     """Where the float64 references run, as a string: the course device, or the CPU when that device
     has no float64 (Apple's mps)."""
     dev = device()
-    return "cpu" if dev.type == "mps" else str(dev)
+    return str(dev) if has_float64(dev) else "cpu"
+
+
+def demo_dtype(dev=None):
+    """The dtype for computing on a device in the lessons' demos: float64, or float32 on mps."""
+    import torch
+
+    return torch.float64 if has_float64(dev) else torch.float32
+
+
+def demo_rtol(dev=None):
+    """The relative tolerance that makes an on-device demo a match: the course's rule in demo_dtype(dev)."""
+    from course_utils.compare import FLOAT32_RTOL, RTOL
+
+    return RTOL if has_float64(dev) else FLOAT32_RTOL
 
 
 def _requested_device(torch, requested):
@@ -54,7 +78,8 @@ def describe_device(dev=None):
     if dev.type == "cuda":
         return f"device: {dev} ({torch.cuda.get_device_name(dev)})"
     if dev.type == "mps":
-        return "device: mps (Apple GPU)"
+        return ("device: mps (Apple GPU; it has no float64, so the float64 references run on the CPU "
+                "and the on-device demos use float32)")
     return "device: cpu"
 
 

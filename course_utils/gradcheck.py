@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from course_utils.compare import rel_error
+from course_utils.compare import is_match, rel_error
 
 
 def numerical_gradient(f, *arrays, dout=None, h=1e-6, samples=None, seed=0):
@@ -50,8 +50,9 @@ def _indices_to_probe(size, samples, rng):
 def gradient_check(f, arrays, analytic_grads, *, dout=None, h=1e-6, samples=None, seed=0, names=None, verbose=True):
     """Compare analytic gradients with centred differences; return the relative error per input.
 
-    Only the entries that were estimated (all, or `samples` of them) are compared. In float64 a
-    correct backward pass gives relative errors around 1e-8 or below.
+    Only the entries that were estimated (all, or `samples` of them) are compared. By the course's rule
+    (course_utils.compare) a relative error of at most 1e-6 is a match; in float64 with h = 1e-6 a correct
+    backward pass gives about 1e-8 or below, a wrong one 1e-3 or more.
     """
     numeric = numerical_gradient(f, *arrays, dout=dout, h=h, samples=samples, seed=seed)
     names = names or [f"input {i}" for i in range(len(arrays))]
@@ -64,5 +65,6 @@ def gradient_check(f, arrays, analytic_grads, *, dout=None, h=1e-6, samples=None
         err = rel_error(ana[probed], num[probed])
         errors.append(err)
         if verbose:
-            print(f"gradient check {name}: rel error {err:.2e} over {int(probed.sum())} entries")
+            verdict = "a match" if is_match(err) else "NOT a match (above 1e-6)"
+            print(f"gradient check {name}: rel error {err:.2e} over {int(probed.sum())} entries: {verdict}")
     return errors

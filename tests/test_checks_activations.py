@@ -204,3 +204,74 @@ def test_gradcheck_shape_is_not_used_by_any_other_case():
         arrays += [x for _, x, _ in activations._prelu_cases(seed)]
         arrays += [x for _, x, _ in activations._softmax_cases(seed)]
         assert all(x.shape != GRADCHECK_SHAPE for x in arrays)
+
+
+# -- wrong answers that passed before issue 8 ----------------------------------------------------------------
+
+
+def test_a_sigmoid_that_loses_the_far_tail_fails():
+    # 0.5 (1 + tanh(x/2)) is right on paper, but tanh(-20) rounds to -1 and sigmoid(-40) = 4e-18 comes out as 0
+    result = failure_of(CHECKS["sigmoid"], lambda x: 0.5 * (1.0 + np.tanh(x / 2)))
+    assert "far in the negative tail" in result.message
+
+
+def test_a_silu_on_a_cancelling_sigmoid_fails_with_its_hint():
+    def silu(x):
+        z = np.exp(-np.abs(x))
+        return x * np.where(x >= 0, 1 / (1 + z), 1 - 1 / (1 + z))
+
+    result = failure_of(CHECKS["silu"], silu)
+    assert "far in the negative tail" in result.message and "cancels to 0" in result.hint
+
+
+def test_tanh_on_a_naive_sigmoid_is_not_blamed_on_np_where():
+    def naive_sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    result = failure_of(CHECKS["tanh"], lambda x: 2 * naive_sigmoid(2 * x) - 1)
+    assert "overflow" in result.message and "np.where" not in result.hint and "2σ(2x) − 1" in result.hint
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "leaky_relu_backward"])
+def test_the_max_form_of_leaky_relu_fails_with_a_slope_above_1(name):
+    if name == "leaky_relu":
+        learner = lambda x, negative_slope=0.01: np.maximum(x, negative_slope * x)  # noqa: E731
+    else:
+        learner = lambda dout, x, negative_slope=0.01: dout * np.where(x > negative_slope * x, 1.0, negative_slope)  # noqa: E731
+    result = failure_of(CHECKS[name], learner)
+    assert "negative_slope=1.5" in result.message and "above 1" in result.hint
+
+
+@pytest.mark.parametrize("name", ["prelu", "prelu_backward"])
+def test_a_per_element_weight_on_1d_input_is_rejected_as_in_torch(solution, name):
+    with pytest.raises(RuntimeError):
+        F.prelu(torch.zeros(6, dtype=torch.float64), torch.ones(6, dtype=torch.float64))
+    args = (np.ones(6),) if name == "prelu_backward" else ()
+    with pytest.raises(ValueError):
+        solution[name](*args, np.ones(6), np.full(6, 0.25))
+
+    def accepts_it(*a):  # right on every other case, but broadcasts a (6,) weight over a 1-D x
+        x, weight = a[-2], a[-1]
+        if x.ndim == 1 and weight.size > 1:
+            return solution[name](*a[:-1], np.array([0.25]))
+        return solution[name](*a)
+
+    result = failure_of(CHECKS[name], accepts_it)
+    assert "1-D x of shape (6,)" in result.message and "ValueError" in result.message
+
+
+def test_np_tanh_is_refused_through_the_remote_channel_too(solution):
+    from course_utils.remote import LearnerRef, loopback
+
+    namespace = dict(solution, tanh=lambda x: np.tanh(x))
+    result, _ = CHECKS["tanh"].evaluate(LearnerRef("tanh"), channel=loopback(namespace))
+    assert result.status == "failed" and "np.exp" in result.message
+
+
+def test_a_hint_is_not_blamed_on_a_mistake_the_earlier_cases_ruled_out():
+    # Right at x = +1000 (so not np.where's overflow), overflows only at x = -1000: the naive sigmoid's hint
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    result = failure_of(CHECKS["sigmoid"], sigmoid)
+    assert result.hint == activations.SIGMOID_MISTAKES[1].hint

@@ -58,8 +58,10 @@ def test_the_required_mistakes_are_known():
     hints = {name: " ".join(m.hint for m in mistakes) for name, mistakes in losses.MISTAKES.items()}
     assert "Husker" in hints["huber_loss"] and "swapped" in hints["huber_loss"]
     assert "factor 2" in hints["mse_loss_backward"]
-    assert "log(sigmoid(z))" in hints["binary_cross_entropy_with_logits"]
-    assert "-sum(y * log(p))" in hints["cross_entropy"] and "axis=0" in hints["cross_entropy"]
+    assert "log σ(z)" in hints["binary_cross_entropy_with_logits"]
+    assert "−Σ y·log p" in hints["cross_entropy"] and "axis 0" in hints["cross_entropy"]
+    assert "whole batch" in hints["cross_entropy"] and "whole batch" in hints["cross_entropy_backward"]
+    assert "ignored the delta" in hints["huber_loss"] and "ignored the delta" in hints["huber_loss_backward"]
     assert "summed over the N samples" in hints["cross_entropy"]
     assert "missing the 1/N" in hints["cross_entropy_backward"] and "one-hot" in hints["cross_entropy_backward"]
     for name in NAMES:
@@ -164,3 +166,57 @@ def test_solutions_match_torch_on_random_shapes(solution, shape, reduction, seed
     np.testing.assert_allclose(solution[name](x, y, reduction=reduction), expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(solution[name + "_backward"](dout, x, y, reduction=reduction), grad,
                                rtol=1e-10, atol=1e-12)
+
+
+# -- wrong answers that passed before issue 8 ----------------------------------------------------------------
+
+
+def _global_max_log_softmax(z):
+    shifted = z - z.max()  # the largest logit of the whole batch, not of each row
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def test_cross_entropy_with_the_global_max_fails(solution):
+    def cross_entropy(input, target, reduction="mean"):
+        with np.errstate(divide="ignore"):
+            losses_ = -_global_max_log_softmax(input)[np.arange(len(target)), target]
+        return solution["apply_reduction"](losses_, reduction)
+
+    result = _fail("cross_entropy", cross_entropy)
+    assert "rows far apart" in result.message and "whole batch" in result.hint
+
+
+def test_cross_entropy_backward_with_the_global_max_fails(solution):
+    def cross_entropy_backward(dout, input, target, reduction="mean"):
+        e = np.exp(input - input.max())
+        with np.errstate(invalid="ignore"):
+            grad = e / e.sum(axis=1, keepdims=True)
+        grad[np.arange(len(target)), target] -= 1
+        return solution["apply_reduction_backward"](dout, (len(target),), reduction)[:, None] * grad
+
+    result = _fail("cross_entropy_backward", cross_entropy_backward)
+    assert "rows far apart" in result.message and "whole batch" in result.hint
+
+
+def test_huber_that_ignores_delta_gets_its_own_hint(solution):
+    forward = _fail("huber_loss", lambda x, y, reduction="mean", delta=1.0: solution["huber_loss"](x, y, reduction))
+    backward = _fail("huber_loss_backward", lambda dout, x, y, reduction="mean", delta=1.0:
+                     solution["huber_loss_backward"](dout, x, y, reduction))
+    assert "ignored the delta" in forward.hint and "ignored the delta" in backward.hint
+
+
+def test_the_bce_solution_clamps_with_torchs_float32_epsilon(solution):
+    p, y = np.array([0.0, 0.0, 1.0, 1.0]), np.array([0.0, 1.0, 0.0, 1.0])
+    _, (grad,) = torch_reference(F.binary_cross_entropy, p, y, dout=np.ones(4), wrt=[0], reduction="none")
+    ours = solution["binary_cross_entropy_backward"](np.ones(4), p, y, reduction="none")
+    np.testing.assert_array_equal(ours, grad)  # exactly torch's, not 4e-9 away
+    assert losses.BCE_EPSILON == float(np.float32(1e-12))
+
+
+def test_a_single_loss_value_gives_nothing_away(solution):
+    def mse_loss(input, target, reduction="mean"):
+        return solution["mse_loss"](input, target, reduction) if reduction == "none" else np.float64(1.0)
+
+    result = _fail("mse_loss", mse_loss)
+    assert "reduction='mean'" in result.message and "not shown" in result.message
+    assert not any(ch.isdigit() for ch in result.hint) and "(~" not in result.hint

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from course_utils.compare import assert_close, find_mismatch, rel_error
+from course_utils.compare import Reference, assert_close, find_mismatch, is_match, rel_error
 
 
 def test_rel_error_follows_cs231n():
@@ -45,7 +45,7 @@ def test_value_mismatch_reports_worst_index_and_errors_but_not_the_values():
     assert mismatch.kind == "value"
     assert mismatch.worst_index == (2, 1)
     assert mismatch.max_abs == pytest.approx(0.5)
-    assert "2 of 12 entries" in mismatch.text and "atol=" in mismatch.text
+    assert "2 of 12 entries" in mismatch.text and "atol up to" in mismatch.text
     assert "9.0" not in mismatch.text  # the expected value at the worst index is not shown
 
 
@@ -70,3 +70,62 @@ def test_absolute_error_is_withheld_when_it_would_reveal_the_answer():
     assert "abs error" not in find_mismatch(np.array(0.0), np.array(2.5)).text
     assert "abs error" not in find_mismatch(np.zeros(3), np.array([1.0, 2.0, 3.0])).text
     assert "2.5" not in find_mismatch(np.array(1.0), np.array(2.5)).text
+
+
+# -- the course's rule for a match (course_utils/compare.py) -------------------------------------------------
+
+
+def _reference(values, noise):
+    return Reference(np.asarray(values, dtype=np.float64), noise)
+
+
+def test_a_tiny_answer_must_keep_its_size():
+    # sigmoid(-40) is 4.2e-18: an output of 0 there is wrong, even though the difference is below 1e-8
+    expected = _reference([4.248354255291589e-18, 3.7200759760208356e-44, 9.85967654375977e-305], 4.5e-31)
+    assert find_mismatch(np.zeros(3), expected) is not None
+    assert find_mismatch(expected * (1 + 1e-12), expected) is None
+
+
+def test_rounding_noise_of_the_reference_is_allowed():
+    # layer norm over one feature: the exact gradient is 0, torch's is rounding noise of about 1e-14
+    expected = _reference([0.0, 7.1e-15, 0.0, -1.4e-14], 1.4e-14)
+    assert find_mismatch(np.zeros(4), expected) is None
+
+
+def test_a_more_accurate_tiny_value_than_torch_is_allowed():
+    # tanh'(18): torch computes 1 - t^2 with t rounded near 1 (8.9e-16); the exact value is 9.2e-16
+    assert find_mismatch(np.array([9.2e-16]), _reference([8.881784197001252e-16], 2.4e-30)) is None
+
+
+def test_without_a_known_noise_the_absolute_allowance_is_atol():
+    assert find_mismatch(np.array([0.0, 1.0]), np.array([4e-18, 1.0])) is None
+    assert find_mismatch(np.array([2e-8, 1.0]), np.array([0.0, 1.0])) is not None
+
+
+def test_a_single_value_gets_no_error_figures():
+    text = find_mismatch(np.array(1.0), np.array(2.4166666666666665)).text
+    assert "error" not in text.split("(tolerance")[0] and "2.41" not in text
+
+
+def test_the_same_error_on_every_entry_is_withheld():
+    expected = np.array([1.0, 2.0, 3.0])
+    assert "abs error" not in find_mismatch(expected + 0.5, expected).text
+    assert "rel error" not in find_mismatch(expected * 1.5, expected).text
+    shown = find_mismatch(expected + np.array([0.5, 0.0, 2.0]), expected).text
+    assert "max abs error 2" in shown and "max rel error" in shown
+
+
+def test_the_relative_error_is_measured_against_the_larger_value():
+    text = find_mismatch(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 6.0])).text
+    assert "max rel error 0.5" in text and "2 of 3" in text
+
+
+def test_reference_views_keep_their_noise_and_arithmetic_drops_it():
+    calls = []
+    ref = Reference(np.arange(6.0).reshape(2, 3), lambda: calls.append(1) or 1e-16)
+    assert type(ref * 2) is np.ndarray and type(ref[0]) is Reference
+    assert ref[1].noise == 1e-16 and ref.noise == 1e-16 and len(calls) == 2  # each view estimates once
+
+
+def test_printed_relative_errors_follow_the_same_rule():
+    assert is_match(0.0) and is_match(1e-6) and not is_match(2e-6) and not is_match(float("nan"))

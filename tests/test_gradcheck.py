@@ -44,3 +44,11 @@ def test_gradient_check_catches_a_wrong_gradient():
 def test_gradient_check_rejects_a_wrongly_shaped_gradient():
     with pytest.raises(ValueError, match="shape"):
         gradient_check(lambda a: a.sum(), [np.zeros((2, 3))], [np.zeros(6)], verbose=False)
+
+
+def test_gradient_check_says_whether_it_is_a_match(capsys):
+    x = np.random.default_rng(3).normal(size=4)
+    gradient_check(lambda a: np.tanh(a), [x], [1 - np.tanh(x) ** 2], names=["x"])
+    gradient_check(lambda a: np.tanh(a), [x], [1 - np.tanh(x)], names=["x"])
+    right, wrong = capsys.readouterr().out.splitlines()
+    assert right.endswith(": a match") and "NOT a match" in wrong

@@ -347,6 +347,13 @@ def _log_softmax_global_max(z):
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def _softmax_global_max(z):
+    """Softmax shifted by the largest logit of the whole batch: 0/0 in a row far below it."""
+    e = np.exp(z - z.max())
+    with np.errstate(invalid="ignore"):
+        return e / e.sum(axis=1, keepdims=True)
+
+
 GLOBAL_MAX = ("you subtracted the largest logit of the whole batch; each row needs its own largest logit "
               "subtracted, or a row far below the batch's maximum underflows to log(0)")
 
@@ -390,6 +397,8 @@ CROSS_ENTROPY_BACKWARD_MISTAKES = [
     Mistake("softmax runs over the classes (axis 1) of each row; you normalised over the batch (axis 0)",
             _backward(lambda z, t: _stable_softmax(z, axis=0) - _one_hot(t, z.shape[1]), per_sample=True)),
     Mistake("with reduction='mean' divide by N, the batch size, not by N·C", _ce_backward_over_all_entries),
+    Mistake(GLOBAL_MAX.replace("log(0)", "0/0"),
+            _backward(lambda z, t: _softmax_global_max(z) - _one_hot(t, z.shape[1]), per_sample=True)),
     Mistake(GLOBAL_MAX.replace("log(0)", "0/0"),
             _backward(lambda z, t: np.exp(_log_softmax_global_max(z)) - _one_hot(t, z.shape[1]), per_sample=True)),
 ] + _backward_reduction_mistakes(_ce_local, "samples", per_sample=True, missing_hint=(
