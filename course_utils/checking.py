@@ -177,11 +177,13 @@ class Checker:
         self._pending_overflow = None  # set by call(), reported by the next expect_close()
 
     # -- calling the learner ---------------------------------------------------------------
-    def call(self, fn, *args, case, via=None, **kwargs):
+    def call(self, fn, *args, case, via=None, error_hint=None, **kwargs):
         """Call learner code on copies of the arguments and return its result as plain data.
 
         `via`, a module-level function of the check's module, runs as via(fn, *args, **kwargs) beside
         the learner's code, for exercises that are classes or objects; it must return plain data.
+        `error_hint(error_type, message)` may return a hint for an exception the code raised that says
+        more than the generic one (e.g. which edge a shape error comes from); "" keeps the generic one.
         Fails the check (naming `case`) if the code raises, edits an input in place, overflows, hands
         the work to a library such as torch, or returns something that is not plain data.
         """
@@ -196,7 +198,7 @@ class Checker:
                 arg.bit_generator.state = state  # the learner's draws advance the check's generator
         error = report.get("error")
         if error:
-            self._raise_for(error, fn, case)
+            self._raise_for(error, fn, case, error_hint)
         if report.get("libraries"):
             raise _CaseFailed(
                 f"your {_name(fn)} called {', '.join(report['libraries'])} on case {case}. "
@@ -216,7 +218,7 @@ class Checker:
             )
         return report.get("value")
 
-    def _raise_for(self, error, fn, case):
+    def _raise_for(self, error, fn, case, error_hint=None):
         if error.get("not_implemented"):
             raise _NotImplemented(error.get("message", ""))
         kind, message = error.get("type", "Exception"), error.get("message", "")
@@ -231,8 +233,9 @@ class Checker:
             raise _CaseFailed(f"{_name(fn)} is not defined in your notebook",
                               hint="keep the exercise's name and signature, and run the cell that defines it")
         where = f" (line {error['line']} of your cell)" if error.get("line") else ""
+        specific = error_hint(kind, message) if error_hint is not None else ""
         raise _CaseFailed(f"on case {case}, your {_name(fn)} raised {kind}{where}: {message}",
-                          hint=exception_hint(kind, message))
+                          hint=specific or exception_hint(kind, message))
 
     # -- references and comparisons ---------------------------------------------------------
     def reference(self, torch_fn, *args, dout=None, wrt=None, **kwargs):

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_utils.checking import Mistake, _CaseFailed, exercise
+from course_utils.checking import Mistake, exercise
 from course_utils.compare import find_mismatch
 from course_utils.gradcheck import numerical_gradient
 from course_utils.hints import matching_mistake
@@ -415,9 +415,6 @@ def _shapes_in(message):
 
 def _exception_hint(message, x, w):
     """A hint for a shape error inside the learner's conv, from the shapes its message names."""
-    # Only the learner's own error text counts, not the case description before it (which names shapes too).
-    message = message[message.rfind(" raised "):]
-    message = message[message.find(": ") + 2:] if ": " in message else message
     if "out of bounds" in message:
         return OUT_OF_RANGE_HINT
     if "broadcast" not in message:
@@ -436,13 +433,7 @@ def _exception_hint(message, x, w):
 
 def _call(c, fn, *args, case, x, w):
     """c.call, with a conv-specific hint when the learner's code trips over a shape error."""
-    try:
-        return c.call(fn, *args, case=case)
-    except _CaseFailed as failure:
-        hint = _exception_hint(failure.message, x, w) if " raised " in failure.message else ""
-        if hint:
-            c.fail(failure.message, hint=hint)
-        raise
+    return c.call(fn, *args, case=case, error_hint=lambda kind, message: _exception_hint(message, x, w))
 
 
 def _unpack(c, result, count, fn_name, names, case):
