@@ -1,5 +1,7 @@
 """Tests of the checks of 03_normalization, run against the notebook's own solution cells."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -200,15 +202,26 @@ def test_the_finite_difference_comparison_can_fail():
     """The centred-difference stage on its own: a gradient off by 1% is rejected, the right one accepted."""
     rng = np.random.default_rng(0)
     x, gamma, beta, dout = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=3), rng.normal(size=(4, 3))
-    forward = lambda x_, g_, b_: norm._batchnorm(x_, g_, b_, np.zeros(3), np.ones(3))[0]
-    right = norm._batchnorm_backward(dout, x, gamma, beta, np.zeros(3), np.ones(3))
+    rm, rv = np.zeros(3), np.ones(3)
+    forward = lambda *args: norm._batchnorm(*args)
+    numeric = norm._fd_batchnorm(forward, x, gamma, beta, rm, rv, True, 0.1, 1e-5, dout)
+    right = norm._batchnorm_backward(dout, x, gamma, beta, rm, rv)
     checker = Checker("normalization.test")
     names = ("dx", "dgamma", "dbeta")
-    norm._finite_difference_check(checker, forward, [x, gamma, beta], right, dout, "test", names)
+    norm._finite_difference_check(checker, numeric, right, "test", names)
     assert checker.cases == 1  # one case, three gradients compared
     wrong = (right[0] * 1.01, right[1], right[2])
     with pytest.raises(_CaseFailed, match="centred differences"):
-        norm._finite_difference_check(checker, forward, [x, gamma, beta], wrong, dout, "test", names)
+        norm._finite_difference_check(checker, numeric, wrong, "test", names)
+
+
+def test_the_finite_difference_harnesses_differentiate_the_forward_they_are_given():
+    rng = np.random.default_rng(1)
+    x, dout = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
+    gamma, beta = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    numeric = norm._fd_layernorm(lambda *args: norm._layernorm(*args), x, (3, 4), gamma, beta, 1e-5, dout)
+    for num, ana in zip(numeric, norm._layernorm_backward(dout, x, (3, 4), gamma, beta)):
+        np.testing.assert_allclose(num, ana, rtol=1e-5, atol=1e-7)
 
 
 def test_messages_never_contain_expected_values(solution):
@@ -288,3 +301,77 @@ def test_batchnorm_with_one_value_per_channel_in_training_mode_raises_like_torch
         solution["batchnorm_forward"](*args, training=True)
     out, _, rm, rv = solution["batchnorm_forward"](*args, training=False)   # eval mode is fine
     assert np.all(np.isfinite(out)) and np.array_equal(rm, np.zeros(3)) and np.array_equal(rv, np.ones(3))
+
+
+# -- the check contract: learner code only through Checker.call, also for the centred differences ------
+
+@pytest.mark.parametrize("name", ["batchnorm_backward", "layernorm_backward"])
+def test_backward_checks_pass_through_the_remote_channel(solution, name):
+    from course_utils.remote import LearnerRef, loopback
+
+    forward = BACKWARD_NEEDS[name]
+    check = getattr(norm, f"check_{name}")
+    channel = loopback({name: solution[name], forward: solution[forward]})
+    result, _ = check.evaluate(LearnerRef(name), LearnerRef(forward), channel=channel)
+    assert result.passed, result.line()
+
+
+@pytest.mark.parametrize("mistake", _mistake_params(norm.BATCHNORM_FORWARD_MISTAKES[:4], "batchnorm_forward"))
+def test_forward_hints_are_the_same_through_the_remote_channel(mistake):
+    from course_utils.remote import LearnerRef, loopback
+
+    result, _ = norm.check_batchnorm_forward.evaluate(LearnerRef("batchnorm_forward"),
+                                                      channel=loopback({"batchnorm_forward": mistake.fn}))
+    assert result.status == "failed" and result.hint == mistake.hint
+
+
+# -- bugs that used to pass or get only a generic message ------------------------------------------------
+
+def test_running_var_corrected_with_the_batch_size_instead_of_every_value_is_named():
+    mistake = next(m for m in norm.BATCHNORM_FORWARD_MISTAKES if "N·H·W values per channel" in m.hint)
+    with pytest.raises(CheckFailure) as info:
+        norm.check_batchnorm_forward(mistake.fn)
+    assert "images" in info.value.result.message and "running_var" in info.value.result.message
+    assert info.value.result.hint == mistake.hint
+
+
+def test_a_std_guarded_with_an_eps_is_named(solution):
+    def fit_standardizer(X_train):
+        return X_train.mean(axis=0), X_train.std(axis=0) + 1e-8
+
+    with pytest.raises(CheckFailure) as info:
+        norm.check_fit_standardizer(fit_standardizer)
+    assert "eps" in info.value.result.hint
+
+
+def test_a_mistake_the_learner_has_already_ruled_out_is_not_blamed(solution):
+    """Biased std everywhere except on one case: not 'you used the unbiased std'."""
+
+    def fit_standardizer(X_train):
+        mean, std = solution["fit_standardizer"](X_train)
+        return mean, (X_train.std(axis=0, ddof=1) if X_train.shape == (8, 1) else std)
+
+    with pytest.raises(CheckFailure) as info:
+        norm.check_fit_standardizer(fit_standardizer)
+    assert "(8, 1)" in info.value.result.message
+    assert info.value.result.hint not in {m.hint for m in norm.FIT_STANDARDIZER_MISTAKES}
+
+
+def test_layer_norm_over_one_feature_passes_although_its_gradient_is_only_rounding(solution):
+    """With one normalized value the gradients dx and dgamma are 0 up to rounding, in torch as in NumPy."""
+    case = next((case, args) for case, args in norm._ln_cases() if "one feature" in case)
+    assert case
+    assert norm.check_layernorm_backward(solution["layernorm_backward"], solution["layernorm_forward"]).passed
+
+
+# -- hints teach: no code, no formula that is the answer --------------------------------------------------
+
+ALL_MISTAKES = [m for mistakes in FORWARD_MISTAKES.values() for m in mistakes] + \
+    norm.BATCHNORM_BACKWARD_MISTAKES + norm.LAYERNORM_BACKWARD_MISTAKES
+
+
+@pytest.mark.parametrize("mistake", _mistake_params(ALL_MISTAKES, "hint"))
+def test_hints_hold_no_code(mistake):
+    for pattern in ("=", "np.", "sqrt(", "sum(", "mean(", "np.where"):
+        assert pattern not in mistake.hint
+    assert not re.search(r"\breturn\b", mistake.hint)

@@ -25,7 +25,7 @@ The learner's functions are reached only through `c.call`. The backward checks c
 forward pass (for its cache), and the centred differences of that forward pass are taken beside the
 learner's code by the harnesses `_fd_batchnorm` / `_fd_layernorm`, which hand back plain arrays. A known
 mistake's hint is offered only while the mistake agrees with every comparison the learner has passed
-(course_utils/checks/_suspects.py).
+(course_utils.hints.Suspects).
 """
 
 import functools
@@ -35,10 +35,9 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.checking import Mistake, exercise
-from course_utils.checks._suspects import Suspects
-from course_utils.checks._suspects import expect_close as _expect_close
 from course_utils.compare import find_mismatch
 from course_utils.gradcheck import numerical_gradient
+from course_utils.hints import Suspects
 
 # ---------------------------------------------------------------------------------------------
 # NumPy versions of the right answers and of the known wrong ones (to explain a wrong output)
@@ -253,7 +252,8 @@ BATCHNORM_FORWARD_MISTAKES = [
     Mistake("running_var is updated with the unbiased batch variance (dividing by n-1, not n), as torch does; "
             "you used the biased one", _bn(_batchnorm, run_ddof=0)),
     Mistake("the unbiased correction of running_var counts every value that shares a channel's statistics: for "
-            "images that is N·H·W values per channel, not the N samples", _bn(_batchnorm, run_count=lambda x: x.shape[0])),
+            "images that is N·H·W values per channel, not the N samples",
+            _bn(_batchnorm, run_count=lambda x: x.shape[0])),
     Mistake("momentum is the other way round. In torch's convention momentum is the weight of the new batch's "
             "statistic, and the old running value keeps the rest (1 - momentum)", _bn(_batchnorm, swap_momentum=True)),
     Mistake("in eval mode (training False) normalize with running_mean and running_var, not with the batch's "
@@ -587,7 +587,7 @@ def check_fit_standardizer(c, fit_standardizer, seed=0):
         result = _unpack(c, c.call(fit_standardizer, X, case=case), 2, "fit_standardizer", ("mean", "std"), case)
         (ref_mean, ref_std), _ = c.reference(_torch_fit_standardizer, X)
         for i, (name, mine, ref) in enumerate(zip(("mean", "std"), result, (ref_mean, ref_std))):
-            _expect_close(c, suspects, mine, ref, case=case, name=name, args=(X,), pick=i)
+            suspects.expect_close(c, mine, ref, case=case, name=name, args=(X,), pick=i)
 
 
 @exercise("normalization.standardize", points=1, compared="torch (X - mean) / std")
@@ -597,7 +597,7 @@ def check_standardize(c, standardize, seed=0):
     for case, args in _apply_cases(_fit_standardizer, seed):
         actual = c.call(standardize, *args, case=case)
         expected, _ = c.reference(_torch_scale, *args)
-        _expect_close(c, suspects, actual, expected, case=case, name="output", args=args)
+        suspects.expect_close(c, actual, expected, case=case, name="output", args=args)
 
 
 @exercise("normalization.fit_minmax", points=1, compared="torch amin and amax")
@@ -608,7 +608,7 @@ def check_fit_minmax(c, fit_minmax, seed=0):
         result = _unpack(c, c.call(fit_minmax, X, case=case), 2, "fit_minmax", ("x_min", "x_range"), case)
         refs, _ = c.reference(_torch_fit_minmax, X)
         for i, (name, mine, ref) in enumerate(zip(("x_min", "x_range"), result, refs)):
-            _expect_close(c, suspects, mine, ref, case=case, name=name, args=(X,), pick=i)
+            suspects.expect_close(c, mine, ref, case=case, name=name, args=(X,), pick=i)
 
 
 @exercise("normalization.minmax_scale", points=1, compared="torch (X - x_min) / x_range")
@@ -618,7 +618,7 @@ def check_minmax_scale(c, minmax_scale, seed=0):
     for case, args in _apply_cases(_fit_minmax, seed):
         actual = c.call(minmax_scale, *args, case=case)
         expected, _ = c.reference(_torch_scale, *args)
-        _expect_close(c, suspects, actual, expected, case=case, name="output", args=args)
+        suspects.expect_close(c, actual, expected, case=case, name="output", args=args)
 
 
 _BN_NAMES = ("out", "cache", "running_mean", "running_var")
@@ -633,7 +633,7 @@ def check_batchnorm_forward(c, batchnorm_forward, seed=0):
         result = _unpack(c, c.call(batchnorm_forward, *args, case=case), 4, "batchnorm_forward", _BN_NAMES, case)
         refs, _ = c.reference(_torch_batchnorm, *args)
         for pick, ref in zip((0, 2, 3), refs):
-            _expect_close(c, suspects, result[pick], ref, case=case, name=_BN_NAMES[pick], args=args, pick=pick)
+            suspects.expect_close(c, result[pick], ref, case=case, name=_BN_NAMES[pick], args=args, pick=pick)
 
 
 @exercise("normalization.batchnorm_backward", points=2, compared="torch.autograd and centred differences")
@@ -649,7 +649,7 @@ def check_batchnorm_backward(c, batchnorm_backward, batchnorm_forward, seed=0):
         grads = _unpack(c, c.call(batchnorm_backward, dout, cache, case=case), 3, "batchnorm_backward",
                         ("dx", "dgamma", "dbeta"), case)
         for i, (name, mine, ref) in enumerate(zip(("dx", "dgamma", "dbeta"), grads, ref_grads)):
-            _expect_close(c, suspects, mine, ref, case=case, name=name, args=(dout, *args), pick=i)
+            suspects.expect_close(c, mine, ref, case=case, name=name, args=(dout, *args), pick=i)
         if number < 8:  # the fixed cases (all small); random ones are covered by torch.autograd above
             numeric = c.call(batchnorm_forward, *args, dout, case=case, via=_fd_batchnorm)
             _finite_difference_check(c, numeric, grads, case, ("dx", "dgamma", "dbeta"))
@@ -662,7 +662,7 @@ def check_layernorm_forward(c, layernorm_forward, seed=0):
     for case, args in _ln_cases(seed):
         result = _unpack(c, c.call(layernorm_forward, *args, case=case), 2, "layernorm_forward", ("out", "cache"), case)
         ref, _ = c.reference(_torch_layernorm, *args)
-        _expect_close(c, suspects, result[0], ref, case=case, name="out", args=args, pick=0)
+        suspects.expect_close(c, result[0], ref, case=case, name="out", args=args, pick=0)
 
 
 @exercise("normalization.layernorm_backward", points=1, compared="torch.autograd and centred differences")
@@ -678,7 +678,7 @@ def check_layernorm_backward(c, layernorm_backward, layernorm_forward, seed=0):
         grads = _unpack(c, c.call(layernorm_backward, dout, cache, case=case), 3, "layernorm_backward",
                         ("dx", "dgamma", "dbeta"), case)
         for i, (name, mine, ref) in enumerate(zip(("dx", "dgamma", "dbeta"), grads, ref_grads)):
-            _expect_close(c, suspects, mine, ref, case=case, name=name, args=(dout, *args), pick=i)
+            suspects.expect_close(c, mine, ref, case=case, name=name, args=(dout, *args), pick=i)
         if number < 7:
             numeric = c.call(layernorm_forward, *args, dout, case=case, via=_fd_layernorm)
             _finite_difference_check(c, numeric, grads, case, ("dx", "dgamma", "dbeta"))
