@@ -330,3 +330,117 @@ def test_references_on_cuda_match_the_cpu(solution):
     for name, (check, _) in CHECKS.items():
         result = check(solution[name])
         assert result.passed and result.device.startswith("cuda"), result.message
+
+
+# -- a hint fires only when its mistake, and no other bug, explains the run --------------------------------
+
+
+def _mistake(mistakes, name):
+    return next(m for m in mistakes if _learner(m).__name__ == name)
+
+
+def test_adam_that_stores_the_corrected_moments_gets_its_own_hint():
+    """It used to get the generic "mean vs sum? a 2 or 1/N?" hint."""
+    result = _failure(opt.check_adam_step, _learner(_mistake(opt.ADAM_MISTAKES, "adam_stores_corrected_moments")))
+    assert result.hint == opt._STORED_CORRECTED
+    assert "mean vs sum" not in result.hint
+
+
+def test_nesterov_with_the_old_buffer_gets_its_own_hint():
+    step = _learner(_mistake(opt.MOMENTUM_MISTAKES, "_momentum_nesterov_old_buffer"))
+    result = _failure(opt.check_sgd_momentum_step, step)
+    assert "before this step's update" in result.hint
+    assert "step 2 of" in result.message  # its first step is right
+
+
+def test_a_mistake_that_fails_a_case_the_learner_passed_is_not_blamed(solution):
+    """This learner ignores weight decay only on 3-D parameters: it is not 'you ignored weight_decay'."""
+
+    def sgd_step(param, grad, state, lr, weight_decay=0.0):
+        if param.ndim == 3:
+            return param - lr * grad, state
+        return solution["sgd_step"](param, grad, state, lr, weight_decay)
+
+    result = _failure(opt.check_sgd_step, sgd_step)
+    assert "shape (2, 3, 2)" in result.message
+    assert result.hint not in {m.hint for m in opt.SGD_MISTAKES}
+    assert "first step already differs" in result.hint
+
+
+def test_a_bug_no_known_mistake_explains_gets_the_facts_not_a_known_hint():
+    def adam_step(param, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        beta1, beta2 = betas
+        t = state.get("step", 0) + 1
+        g = grad + weight_decay * param if weight_decay else grad
+        m = beta1 * state.get("exp_avg", 0.0) + (1 - beta1) * g
+        v = beta2 * state.get("exp_avg_sq", 0.0) + (1 - beta2) * g * g
+        m_hat = m / (1 - beta2 ** t)  # a typo: beta2 in m's correction
+        v_hat = v / (1 - beta2 ** t)
+        return param - lr * m_hat / (np.sqrt(v_hat) + eps), {"step": t, "exp_avg": m, "exp_avg_sq": v}
+
+    result = _failure(opt.check_adam_step, adam_step)
+    assert result.hint not in {m.hint for m in opt.ADAM_MISTAKES}
+    assert "first step" in result.hint and "mean vs sum" not in result.hint
+
+
+def test_a_step_that_keeps_lr_in_its_state_is_told_what_carries_over(solution):
+    def sgd_momentum_step(param, grad, state, lr, momentum, nesterov=False, weight_decay=0.0):
+        lr = state.get("lr", lr)
+        new_param, new_state = solution["sgd_momentum_step"](param, grad, state, lr, momentum, nesterov, weight_decay)
+        return new_param, {**new_state, "lr": lr}
+
+    result = _failure(opt.check_sgd_momentum_step, sgd_momentum_step)
+    assert "carries over from one step to the next" in result.hint
+
+
+# -- weight_decay=0 is skipped, as torch skips it ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sgd_step", "sgd_momentum_step", "adam_step", "adamw_step"])
+def test_an_infinite_parameter_stays_infinite_with_weight_decay_0(solution, name):
+    check, mistakes = CHECKS[name]
+    assert any("already infinite" in run.case for run in {"sgd_step": opt.sgd_runs, "sgd_momentum_step":
+                                                             opt.momentum_runs, "adam_step": opt.adam_runs,
+                                                             "adamw_step": opt.adam_runs}[name]())
+    always = [m for m in mistakes if "0 times inf is NaN" in m.hint]
+    assert len(always) == 1
+    result = _failure(check, _learner(always[0]))
+    assert "already infinite" in result.message and result.hint == always[0].hint
+
+
+def test_the_course_reference_steps_pass_the_checks():
+    """course_utils.layers.optim, the copies later lessons use, skips the zero decay too."""
+    from course_utils.invoke import trusting
+    from course_utils.layers import optim as layers_optim
+
+    with trusting("course_utils.layers"):
+        for name in ("sgd_step", "sgd_momentum_step", "adam_step", "adamw_step"):
+            assert CHECKS[name][0](getattr(layers_optim, name)).passed
+
+
+# -- through the grader's channel: learner code only through Checker.call ----------------------------
+
+
+@pytest.mark.parametrize("mistake", [_mistake(opt.ADAM_MISTAKES, n) for n in
+                                     ("adam_no_decay", "adam_decoupled_decay", "adam_stores_corrected_moments",
+                                      "adam_always_decay")], ids=lambda m: _learner(m).__name__)
+def test_hints_are_the_same_through_the_remote_channel(mistake):
+    from course_utils.remote import LearnerRef, loopback
+
+    channel = loopback({"adam_step": _learner(mistake)})
+    result, _ = opt.check_adam_step.evaluate(LearnerRef("adam_step"), channel=channel)
+    assert result.status == "failed" and result.hint == mistake.hint
+    assert channel.calls > 1
+
+
+def test_a_generator_of_batches_is_accepted_through_the_remote_channel():
+    from course_utils.remote import LearnerRef, loopback
+
+    def minibatch_indices(n, batch_size, rng, shuffle=True, drop_last=False):
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for i in range(0, n - n % batch_size if drop_last else n, batch_size):
+            yield order[i:i + batch_size]
+
+    result, _ = opt.check_minibatch_indices.evaluate(LearnerRef("minibatch_indices"),
+                                                     channel=loopback({"minibatch_indices": minibatch_indices}))
+    assert result.passed, result.line()

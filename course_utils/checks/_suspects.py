@@ -1,44 +1,26 @@
-"""Which known mistakes can still explain a learner's outputs (used by the checks of lessons 03-05).
+"""What the checks of lessons 03-05 add to course_utils.hints.Suspects: the learner's whole answers.
 
-A known mistake explains a wrong output only if it also reproduces everything the learner got right.
-`Suspects` starts with a check's list of Mistakes; every comparison the learner passes drops the
-mistakes that would have failed it. When a comparison fails, only the survivors are offered to
-`Checker.expect_close`, so a hint fires only when its mistake, and no other bug, explains every output
-seen so far (a closure bug in a derived op is then not blamed on the topological order, say).
+`hints.Suspects` keeps the known mistakes that agree with every comparison the learner has passed, so a
+hint fires only when its mistake, and no other bug, explains the outputs seen so far. Some mistakes of
+these lessons agree with each other on the one comparison that fails, and are told apart only by the
+rest of the learner's answer (every gradient of a case, not just the one compared) or by later cases
+(a breadth-first and a pre-order walk give the same wrong gradients on a diamond, different ones on a
+deeper graph). `Suspects.narrow` keeps the mistakes that reproduce such observed answers, and
+`expect_close(..., observe=...)` narrows with them just before a failing comparison picks its hint.
 
-Everything here is instructor code on plain data: the mistakes' functions are NumPy written in the
-check modules, and the outputs compared are the plain data `Checker.call` handed back.
+Everything here is instructor code on plain data: the mistakes' functions are NumPy written in the check
+modules, and the answers compared are the plain data `Checker.call` handed back.
 """
-
-import warnings
 
 import numpy as np
 
 from course_utils.compare import find_mismatch
-
-
-def run_mistake(mistake, args=(), kwargs=None, pick=None):
-    """The mistake's output on these arguments (element `pick` of a tuple), or raise if it cannot run."""
-    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    kw = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in (kwargs or {}).items()}
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        out = mistake.fn(*copies, **kw)
-    return out if pick is None else out[pick]
-
-
-def agrees(value, expected, atol=1e-8, rtol=1e-6):
-    """True if `value` would have passed the comparison with `expected` (same rule as the checks)."""
-    if isinstance(value, (tuple, list)) or isinstance(expected, (tuple, list)):
-        return (isinstance(value, (tuple, list)) and isinstance(expected, (tuple, list))
-                and len(value) == len(expected) and all(agrees(v, e, atol, rtol) for v, e in zip(value, expected)))
-    if isinstance(value, bool) or not isinstance(value, (np.ndarray, np.generic, float, int)):
-        return False
-    return find_mismatch(value, expected, atol=atol, rtol=rtol, check_dtype=False) is None
+from course_utils.hints import Suspects as _Suspects
+from course_utils.hints import run_mistake
 
 
 def same(a, b):
-    """True if two outputs are the same up to rounding (NaN equal to NaN): a mistake reproduces an output."""
+    """True if two outputs are the same up to rounding (NaN equal to NaN): a mistake reproduces an answer."""
     if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
         return (isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b)
                 and all(same(x, y) for x, y in zip(a, b)))
@@ -50,65 +32,36 @@ def same(a, b):
     return x.shape == y.shape and bool(np.allclose(x, y, rtol=1e-6, atol=1e-9, equal_nan=True))
 
 
-class Suspects:
-    """The mistakes of one check that still agree with every comparison the learner has passed."""
-
-    def __init__(self, mistakes):
-        self.alive = list(mistakes)
+class Suspects(_Suspects):
+    """hints.Suspects, plus narrowing by the learner's whole answers."""
 
     def __iter__(self):
         return iter(self.alive)
 
-    def __len__(self):
-        return len(self.alive)
-
-    def cleared(self, expected, args=(), kwargs=None, pick=None, atol=1e-8, rtol=1e-6):
-        """The learner matched `expected` on this comparison: drop the mistakes that would not have."""
-        keep = []
-        for mistake in self.alive:
-            try:
-                ok = agrees(run_mistake(mistake, args, kwargs, pick), expected, atol, rtol)
-            except Exception:  # a variant that cannot even run here did not do what the learner did
-                ok = False
-            if ok:
-                keep.append(mistake)
-        self.alive = keep
-
     def narrow(self, observations):
-        """Keep the mistakes that reproduce every observed answer: (args, kwargs, answer) triples, the
-        learner's whole answer on a case (every output, not just the one being compared). An answer of
-        None (the learner's code raised there) rules nothing out."""
+        """Keep the mistakes that reproduce every observed answer: (args, kwargs, answer) triples, each the
+        learner's whole answer on a case. An answer of None (the learner's code raised there, or gave
+        something that is not a number) rules nothing out."""
         keep = []
         for mistake in self.alive:
             try:
-                ok = all(same(answer, run_mistake(mistake, args, kwargs)) for args, kwargs, answer in observations
+                ok = all(same(answer, run_mistake(mistake, args, kwargs)[0]) for args, kwargs, answer in observations
                          if answer is not None)
-            except Exception:
+            except Exception:  # a variant that cannot run where the learner's code did is not what it wrote
                 ok = False
             if ok:
                 keep.append(mistake)
         self.alive = keep
-
-    def explaining(self, actual, args=(), kwargs=None, pick=None):
-        """The hint of the first surviving mistake that reproduces `actual`, or ""."""
-        for mistake in self.alive:
-            try:
-                if same(actual, run_mistake(mistake, args, kwargs, pick)):
-                    return mistake.hint
-            except Exception:
-                continue
-        return ""
 
 
 def expect_close(c, suspects, actual, expected, *, case, name, args=(), kwargs=None, pick=None,
                  atol=1e-8, rtol=1e-6, observe=None):
     """`c.expect_close` offering only the surviving suspects; on a pass, clear the ones it rules out.
 
-    `observe`, called only when the comparison fails, returns (args, kwargs, answer) triples of the
-    learner's whole answers (this case's, and any others it can see) to narrow the suspects with first.
+    `observe`, called only when the comparison is about to fail, returns (args, kwargs, answer) triples of
+    the learner's whole answers (this case's, and any others it can see) to narrow the suspects with first.
     """
     if observe is not None and find_mismatch(actual, expected, atol=atol, rtol=rtol, name=name) is not None:
         suspects.narrow(observe())
-    c.expect_close(actual, expected, case=case, name=name, atol=atol, rtol=rtol, mistakes=suspects.alive,
-                   mistake_args=args, mistake_kwargs=kwargs or {}, mistake_output=pick)
-    suspects.cleared(expected, args, kwargs, pick, atol, rtol)
+    suspects.expect_close(c, actual, expected, case=case, name=name, args=args, kwargs=kwargs, pick=pick,
+                          atol=atol, rtol=rtol)

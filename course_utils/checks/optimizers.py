@@ -9,7 +9,7 @@ arguments. A check runs the learner's step and the matching torch.optim optimize
 device, float64) on the same starting parameter and the same sequence of gradients, and compares
 the parameter after every step. A wrong trajectory is explained, where possible, by a known wrong
 variant (a Mistake) that reproduces the learner's whole run on the case where it first goes wrong,
-and agrees with every step the learner got right before (course_utils/checks/_suspects.py).
+and agrees with every step the learner got right before (course_utils.hints.Suspects).
 
 The learner's step is reached only through `c.call`: one call per step, and, when a step goes wrong,
 one call of the harness `_continue_run`, which finishes the learner's run beside the learner's code so
@@ -392,9 +392,9 @@ def _momentum_always_decay(param, grad, state, lr, momentum, nesterov=False, wei
 
 
 MOMENTUM_MISTAKES = [
-    Mistake("this is the 'EMA' momentum of some textbooks, which mixes (1 - momentum) of the gradient into the "
+    Mistake("this is the 'EMA' momentum of some textbooks, which mixes 1 − momentum of the gradient into the "
             "buffer. PyTorch (dampening 0) adds the whole gradient to momentum times the buffer, so its steps "
-            "are 1/(1 - momentum) times larger at the same lr", WrongStep(_momentum_ema)),
+            "are 1/(1 − momentum) times larger at the same lr", WrongStep(_momentum_ema)),
     Mistake("with nesterov on, your steps are plain momentum steps. Nesterov steps along this step's "
             "gradient plus momentum times the buffer *after* this step's update; with the buffer from before "
             "the update, gradient plus momentum times the old buffer is just the new buffer again",
