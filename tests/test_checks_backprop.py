@@ -71,8 +71,9 @@ CHECKS = [
 
 
 @pytest.mark.parametrize("check, name", CHECKS, ids=[c.exercise_id for c, _ in CHECKS])
-def test_solution_passes(solutions, check, name):
-    result = check(solutions[name])
+@pytest.mark.parametrize("seed", [0, 2026])
+def test_solution_passes(solutions, check, name, seed):
+    result = check(solutions[name], seed=seed)
     assert result.passed and result.points == check.points
     assert result.cases >= 4
 
@@ -85,6 +86,9 @@ def test_notebook_cells_pair_up():
         assert exercise_id.startswith("backprop.") and exercise_id in REGISTRY
     for source in solution_sources().values():
         assert REGION.search(source), "every solution cell has a solution region"
+    for cell in course_cells("backprop", "check"):  # a hidden test re-runs each check on other random cases
+        visible, hidden = cell.source.split("### BEGIN HIDDEN TESTS\n")
+        assert hidden.strip() == f"{visible.strip()[:-1]}, seed=2026)\n### END HIDDEN TESTS"
 
 
 # ---- the scalar engine: one mutation per known mistake ----------------------------------------
@@ -96,6 +100,8 @@ ADD_MUL = [("self.grad += out.grad", "self.grad {op} out.grad"),
 
 OP_MUTATIONS = {
     "assign": [(old, new.format(op="=")) for old, new in ADD_MUL],
+    "assign_self": [(old, new.format(op="=")) for old, new in ADD_MUL if old.startswith("self")],
+    "assign_other": [(old, new.format(op="=")) for old, new in ADD_MUL if old.startswith("other")],
     "no_chain": [("self.grad += out.grad", "self.grad += 1.0"), ("other.grad += out.grad", "other.grad += 1.0"),
                  ("self.grad += other.data * out.grad", "self.grad += other.data"),
                  ("other.grad += self.data * out.grad", "other.grad += self.data")],
@@ -103,13 +109,14 @@ OP_MUTATIONS = {
                     ("other.grad += self.data * out.grad", "other.grad += other.data * out.grad")],
     "pow_n_times_x_n": [("n * self.data ** (n - 1) * out.grad", "n * self.data ** n * out.grad")],
     "pow_no_n": [("n * self.data ** (n - 1) * out.grad", "self.data ** (n - 1) * out.grad")],
+    "pow_via_out": [("n * self.data ** (n - 1) * out.grad", "n * out.data / self.data * out.grad")],
     "exp_input": [("self.grad += out.data * out.grad", "self.grad += self.data * out.grad")],
     "tanh_sigmoid": [("(1.0 - out.data ** 2)", "out.data * (1.0 - out.data)")],
     "tanh_input": [("(1.0 - out.data ** 2)", "(1.0 - self.data ** 2)")],
     "relu_always_one": [("(1.0 if self.data > 0 else 0.0)", "1.0")],
     "relu_at_zero": [("(1.0 if self.data > 0 else 0.0)", "(1.0 if self.data >= 0 else 0.0)")],
 }
-ADD_MUL_VARIANTS = {"assign", "no_chain", "mul_swapped"}
+ADD_MUL_VARIANTS = {"assign", "assign_self", "assign_other", "no_chain", "mul_swapped"}
 
 
 @pytest.mark.parametrize("variant", list(checks.VALUE_OP_VARIANTS))
@@ -133,7 +140,7 @@ def test_assign_hint_in_a_whole_expression():
     """A learner who skipped the op checks still hears about `=` from check_value_backward."""
     Value = build_engine(OP_MUTATIONS["assign"])
     result = expect_failure(checks.check_value_backward, Value, checks.ASSIGN_HINT)
-    assert "+=" in result.hint
+    assert "accumulate" in result.hint
 
 
 WALK_MUTATIONS = {
@@ -147,7 +154,41 @@ WALK_MUTATIONS = {
                        "self.grad = 1.0\n    queue, seen = [self], {self}\n    while queue:\n"
                        "        v = queue.pop(0)\n        v._backward()\n        for c in v._prev:\n"
                        "            if c not in seen:\n                seen.add(c)\n                queue.append(c)")],
+    "preorder": [("            visited.add(v)\n            for child in v._prev:\n                build(child)\n"
+                  "            order.append(v)",
+                  "            visited.add(v)\n            order.append(v)\n            for child in v._prev:\n"
+                  "                build(child)"),
+                 ("for v in reversed(order):", "for v in order:")],
 }
+
+
+def _own_closure(signature, forward, children, locals_, wrap=True):
+    """A derived op rewritten with a closure of its own that assigns (=) instead of accumulating."""
+    lines = [f"    def {signature}:"]
+    if wrap:
+        lines.append("        other = other if isinstance(other, Value) else Value(other)")
+    lines += [f"        out = Value({forward}, ({children},), 'derived')",
+              "        def _backward():"]
+    lines += [f"            {child}.grad = {local} * out.grad" for child, local in zip(children.split(", "), locals_)]
+    lines += ["        out._backward = _backward", "        return out"]
+    return "\n".join(lines)
+
+
+DERIVED_MUTATIONS = {
+    "sub_assign": [("    def __sub__(self, other):       # self - other\n        return self + (-other)",
+                    _own_closure("__sub__(self, other)", "self.data - other.data", "self, other", ("1.0", "-1.0")))],
+    "rsub_assign": [("    def __rsub__(self, other):      # other - self\n        return (-self) + other",
+                     _own_closure("__rsub__(self, other)", "other - self.data", "self", ("-1.0",), wrap=False))],
+    "neg_assign": [("    def __neg__(self):              # -self\n        return self * -1.0",
+                    _own_closure("__neg__(self)", "-self.data", "self", ("-1.0",), wrap=False))],
+    "truediv_assign": [("    def __truediv__(self, other):   # self / other\n        return self * other ** -1.0",
+                        _own_closure("__truediv__(self, other)", "self.data / other.data", "self, other",
+                                     ("(1.0 / other.data)", "(-self.data / other.data ** 2)")))],
+    "rtruediv_assign": [("    def __rtruediv__(self, other):  # other / self\n        return self ** -1.0 * other",
+                         _own_closure("__rtruediv__(self, other)", "other / self.data", "self",
+                                      ("(-other / self.data ** 2)",), wrap=False))],
+}
+WALK_MUTATIONS.update(DERIVED_MUTATIONS)
 
 
 @pytest.mark.parametrize("variant", list(checks.BACKWARD_VARIANTS))
@@ -187,7 +228,7 @@ def test_engine_that_calls_torch_is_refused():
 def test_gradient_stored_as_a_value_is_explained():
     Value = build_engine([("self.grad += other.data * out.grad", "self.grad += other * out.grad")])
     result = expect_failure(checks.check_value_add_mul, Value)
-    assert "should be a number" in result.message and "other.data" in result.hint
+    assert "should be a number" in result.message and "its .data" in result.hint
 
 
 def test_an_instance_instead_of_the_class(solutions):
@@ -238,7 +279,7 @@ def test_linear_forward_failure_does_not_reveal_expected_values():
     x, w, b = next(checks._linear_cases())[1:4]
     expected = x @ w.T + b
     result = expect_failure(checks.check_linear_forward, lambda x, w, b: (x @ w.T + b + 0.5, (x, w, b)))
-    assert "max abs error 0.5" in result.message
+    assert "max abs error" not in result.message  # the same error on every entry would give the answer away
     for value in expected.ravel():
         assert f"{value:.3g}" not in result.message
 
@@ -263,7 +304,7 @@ def test_softmax_cross_entropy_naive_softmax_fails():
         return -np.log(p[np.arange(n), y]).mean(), (p - onehot) / n
 
     result = expect_failure(checks.check_softmax_cross_entropy, naive)
-    assert "large logits" in result.message
+    assert "rows far apart" in result.message
 
 
 def test_softmax_cross_entropy_per_example_losses_fail(solutions):
@@ -344,3 +385,83 @@ def test_digits_mlp_reaches_95_percent(solutions):
     h = np.maximum(X_test @ params[0].T + params[1], 0.0)
     accuracy = float(((h @ params[2].T + params[3]).argmax(axis=1) == y[test_idx]).mean())
     assert accuracy >= 0.95
+
+
+# ---- hints that name only the mistake that explains the output -----------------------------------
+
+
+def test_a_closure_bug_in_a_derived_op_is_not_blamed_on_the_topological_order():
+    """`__sub__` rewritten with `=`: it used to get the hint about the order of the walk."""
+    Value = build_engine(DERIVED_MUTATIONS["sub_assign"])
+    result = expect_failure(checks.check_value_backward, Value, checks.BACKWARD_VARIANTS["sub_assign"].hint)
+    assert "topological" not in result.hint and "__sub__" in result.hint
+
+
+def test_breadth_first_and_pre_order_walks_are_told_apart():
+    """Both give the same wrong gradients on the first expression they fail; the later ones tell them apart."""
+    for variant in ("breadth_first", "preorder"):
+        result = expect_failure(checks.check_value_backward, build_engine(WALK_MUTATIONS[variant]),
+                                checks.BACKWARD_VARIANTS[variant].hint)
+        assert "s * s.tanh()" in result.message
+
+
+def test_pow_backward_through_the_output_fails_at_zero():
+    """n * out.data / self.data is right everywhere except at x = 0, where it divides by zero: it used to pass."""
+    Value = build_engine(OP_MUTATIONS["pow_via_out"])
+    result = expect_failure(checks.check_value_pow_exp_tanh_relu, Value, checks.POW_VIA_OUT_HINT)
+    assert "ZeroDivisionError" in result.message and "a = 0" in result.message
+    # The same bug in an engine of NumPy floats gives NaN instead of an exception, and the same hint.
+    Value = build_engine(OP_MUTATIONS["pow_via_out"] + [("self.data = float(data)", "self.data = np.float64(data)")])
+    result = expect_failure(checks.check_value_pow_exp_tanh_relu, Value, checks.POW_VIA_OUT_HINT)
+    assert "NaN" in result.message
+
+
+def test_a_mistake_the_learner_ruled_out_on_another_op_is_still_named():
+    """`=` only in __mul__'s closure: the add cases pass, and the mul cases still get the `=` hint."""
+    Value = build_engine([("self.grad += other.data * out.grad", "self.grad = other.data * out.grad")])
+    result = expect_failure(checks.check_value_add_mul, Value, checks.ASSIGN_HINT)
+    assert "a * b" in result.message or "a * a" in result.message
+
+
+def test_softmax_cross_entropy_with_one_max_for_the_batch_is_named():
+    mistake = checks.SOFTMAX_CE_MISTAKES[-1]
+    assert "each row needs its own" in mistake.hint
+    result = expect_failure(checks.check_softmax_cross_entropy, mistake.fn, mistake.hint)
+    assert "rows far apart" in result.message
+
+
+# ---- the check contract: through the grader's channel ---------------------------------------------
+
+
+@pytest.mark.parametrize("mutation, check, hint", [
+    (OP_MUTATIONS["assign"], checks.check_value_add_mul, checks.ASSIGN_HINT),
+    (OP_MUTATIONS["pow_via_out"], checks.check_value_pow_exp_tanh_relu, checks.POW_VIA_OUT_HINT),
+    (WALK_MUTATIONS["breadth_first"], checks.check_value_backward, checks.BACKWARD_VARIANTS["breadth_first"].hint),
+    (DERIVED_MUTATIONS["neg_assign"], checks.check_value_backward, checks.BACKWARD_VARIANTS["neg_assign"].hint),
+], ids=["assign", "pow_via_out", "breadth_first", "neg_assign"])
+def test_engine_hints_are_the_same_through_the_remote_channel(mutation, check, hint):
+    from course_utils.remote import LearnerRef, loopback
+
+    result, _ = check.evaluate(LearnerRef("Value"), channel=loopback({"Value": build_engine(mutation)}))
+    assert result.status == "failed" and result.hint == hint, result.line()
+
+
+def test_an_instance_instead_of_the_class_through_the_remote_channel(solutions):
+    from course_utils.remote import LearnerRef, loopback
+
+    result, _ = checks.check_value_backward.evaluate(LearnerRef("Value"),
+                                                     channel=loopback({"Value": solutions["Value"](2.0)}))
+    assert result.status == "failed" and "pass the class" in result.hint
+
+
+# ---- hints teach: no code, no formula that is the answer ---------------------------------------------
+
+ALL_HINTS = [m.hint for m in checks.VALUE_OP_MISTAKES + checks.BACKWARD_MISTAKES + checks.LINEAR_FORWARD_MISTAKES
+             + checks.LINEAR_BACKWARD_MISTAKES + checks.SOFTMAX_CE_MISTAKES + checks.MLP_MISTAKES]
+
+
+@pytest.mark.parametrize("hint", ALL_HINTS, ids=[h[:40] for h in ALL_HINTS])
+def test_hints_hold_no_code(hint):
+    for pattern in ("=", "np.", "@", ".T", "sum(", "mean("):
+        assert pattern not in hint
+    assert not re.search(r"\breturn\b", hint)

@@ -12,7 +12,8 @@ learner's code, and hand back plain numbers (or the name of a type where somethi
 Known mistakes are pure instructor code: the op mistakes redo the arithmetic with a wrong local rule
 (_op_grads), the traversal mistakes run a wrong walk over a reference engine of this module
 (_RefValue), never over the learner's objects. A mistake's hint is offered only while the mistake
-agrees with every comparison the learner has passed (course_utils/checks/_suspects.py).
+agrees with every comparison the learner has passed (course_utils.hints.Suspects) and reproduces the
+learner's whole answers on the cases it can see (course_utils/checks/_suspects.py).
 """
 
 import math
@@ -131,7 +132,7 @@ def _op_mistake(variant):
 
 ASSIGN_HINT = (
     "a backward closure overwrites the gradient instead of adding to it (a plain assignment where it must "
-    "accumulate). A value used more than once (a + a, a * a, or a*b + a, where `a` feeds two ops) gets one "
+    "accumulate). A value used more than once (a + a, a · a, or a·b + a, where `a` feeds two ops) gets one "
     "contribution per use, and they must add up: overwriting keeps only the last one, so reused values get "
     "the wrong gradient. Every closure adds its contribution to what is already there"
 )
@@ -162,7 +163,7 @@ VALUE_OP_VARIANTS = {
         "the derivative of e^x is e^x itself, which the closure can read as out.data; not x",
         _op_mistake("exp_input")),
     "tanh_sigmoid": Mistake(
-        "that is the sigmoid's derivative, s(1-s). tanh's derivative is one minus the square of tanh itself, "
+        "that is the sigmoid's derivative, σ(1 − σ). tanh's derivative is one minus the square of tanh itself, "
         "which the closure can read from out.data", _op_mistake("tanh_sigmoid")),
     "tanh_input": Mistake(
         "tanh's derivative squares tanh's output (out.data), not its input x", _op_mistake("tanh_input")),
