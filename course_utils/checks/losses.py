@@ -164,10 +164,10 @@ def _reduction_mistakes(each, what, sum_for_mean_hint=None):
     return [
         Mistake(sum_for_mean_hint or f"with reduction='mean' divide the sum by the number of {what}: you "
                 "returned the sum (a missing 1/N)", sum_for_mean),
-        Mistake("with reduction='sum' return the plain sum: you divided by N (an extra 1/N)", mean_for_sum),
-        Mistake("with reduction='none' return the per-element losses, unreduced (same shape as the loss "
-                "before reduction)", reduced_none),
-        Mistake("your loss has the wrong sign: a loss is >= 0 and grows with the error", wrong_sign),
+        Mistake("with reduction='sum' the loss is the plain sum: you divided by N (an extra 1/N)", mean_for_sum),
+        Mistake("with reduction='none' the loss is the per-element losses, unreduced (the same shape as before "
+                "the reduction)", reduced_none),
+        Mistake("your loss has the wrong sign: a loss is ≥ 0 and grows with the error", wrong_sign),
     ]
 
 
