@@ -214,6 +214,8 @@ PRELU_MISTAKES = [
             lambda x, weight: np.maximum(x, 0) + weight * np.minimum(x, 0)),
     Mistake("the slope belongs to the negative side: positive inputs pass unchanged, negative ones are scaled by α",
             lambda x, weight: _prelu_weight(x, weight) * np.maximum(x, 0) + np.minimum(x, 0)),
+    Mistake("you used only the first entry of the weight: a weight of shape (C,) holds one α per channel (axis 1)",
+            lambda x, weight: np.maximum(x, 0) + weight[0] * np.minimum(x, 0)),
 ]
 
 PRELU_BACKWARD_MISTAKES = [
@@ -266,6 +268,9 @@ SOFTMAX_MISTAKES = [
     Mistake("you normalised over axis 0 (down the columns): the default axis −1 is the last one; use the `axis` "
             "argument for both the shift and the sum",
             lambda x, axis=-1: _softmax(x, axis=0)),
+    Mistake("you took the maximum without keepdims, so it broadcasts against the wrong axis; keep the reduced "
+            "axis so that each slice is shifted by its own maximum",
+            lambda x, axis=-1: (lambda e: e / e.sum(axis=axis, keepdims=True))(np.exp(x - x.max(axis=axis)))),
     Mistake("you summed without keepdims, so the sums broadcast against the wrong axis; keep the reduced axis so "
             "that each slice is divided by its own sum",
             lambda x, axis=-1: (lambda e: e / e.sum(axis=axis))(np.exp(x - x.max(axis=axis, keepdims=True)))),

@@ -209,10 +209,12 @@ L1_LOSS_MISTAKES = _reduction_mistakes(_l1_each, "elements") + [
             lambda x, y, reduction="mean": np.abs(_reduce(x - y, reduction))),
 ]
 
+L1_AT_ZERO = ("at an error of exactly 0, torch's (sub)gradient of |e| is 0, the sign of 0; your test sends 0 to one "
+              "side, +1 or −1")
+
 L1_LOSS_BACKWARD_MISTAKES = [
-    Mistake("at an error of exactly 0, torch's (sub)gradient of |e| is 0, the sign of 0; you used +1 there "
-            "(a test that counts 0 as positive)",
-            _backward(lambda x, y: np.where(x - y >= 0, 1.0, -1.0))),
+    Mistake(L1_AT_ZERO, _backward(lambda x, y: np.where(x - y >= 0, 1.0, -1.0))),
+    Mistake(L1_AT_ZERO, _backward(lambda x, y: np.where(x - y > 0, 1.0, -1.0))),
     Mistake("e/|e| is 0/0 = NaN where input equals target; the sign function gives the same ±1 elsewhere and 0 "
             "there, as in torch",
             _backward(lambda x, y: (x - y) / np.abs(x - y))),
@@ -267,6 +269,9 @@ HUBER_LOSS_BACKWARD_MISTAKES = [
     Mistake(HUBER_IGNORES_DELTA, _backward(lambda x, y, delta=1.0: _huber_local(x, y, 1.0))),
 ] + _backward_reduction_mistakes(_huber_local, "elements")
 
+BCE_EPSILON_IN_LOG = ("torch neither clips p to [ε, 1 − ε] nor adds a small ε inside the log; it clamps each log at "
+                      "−100, so a certain, wrong prediction costs exactly 100")
+
 BINARY_CROSS_ENTROPY_MISTAKES = [
     Mistake("at p = 0 or 1 one log is −inf, and 0 times −inf is NaN: torch clamps each log at −100 before "
             "multiplying by the target",
@@ -274,10 +279,11 @@ BINARY_CROSS_ENTROPY_MISTAKES = [
     Mistake("clamp the log itself at −100, before multiplying by the target: the product 0 times −inf is "
             "already NaN",
             _forward(lambda p, y: -(np.maximum(y * np.log(p), -100) + np.maximum((1 - y) * np.log(1 - p), -100)))),
-    Mistake("torch does not clip p to [ε, 1 − ε]; it clamps each log at −100, so a certain, wrong prediction "
-            "costs exactly 100",
+    Mistake(BCE_EPSILON_IN_LOG,
             _forward(lambda p, y: -(y * np.log(np.clip(p, 1e-7, 1 - 1e-7))
                                     + (1 - y) * np.log(1 - np.clip(p, 1e-7, 1 - 1e-7))))),
+    Mistake(BCE_EPSILON_IN_LOG, _forward(lambda p, y: -(y * np.log(p + 1e-7) + (1 - y) * np.log(1 - p + 1e-7)))),
+    Mistake(BCE_EPSILON_IN_LOG, _forward(lambda p, y: -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)))),
     Mistake("the (1 − y)·log(1 − p) term is missing: a negative example (y = 0) must cost something too",
             _forward(lambda p, y: -y * np.maximum(np.log(p), -100))),
 ] + _reduction_mistakes(_bce_each, "elements")
