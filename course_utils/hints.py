@@ -40,7 +40,7 @@ def matching_mistake(actual, expected, mistakes, args, kwargs, pick, overflowed=
             wrong, mistake_overflowed = run_mistake(mistake, args, kwargs, pick)
         except Exception:  # a variant that cannot run on this case explains nothing
             continue
-        if not _same_output(actual, wrong):
+        if not same_output(actual, wrong):
             continue
         if overflowed:
             explains = mistake_overflowed
@@ -68,14 +68,28 @@ class Suspects:
     passed before (same values, and no overflow, which fails a case too). Offer `suspects.alive` to
     `Checker.expect_close` and call `cleared(...)` after each comparison the learner passes: then a
     hint is never blamed on a mistake that the learner's earlier, correct outputs rule out.
+
+    Some mistakes agree with each other on the one comparison that fails and differ only in the rest
+    of the learner's answer (every gradient of a case, not just the one compared) or on later cases.
+    `narrow(observations)` keeps the mistakes that reproduce such observed answers, and
+    `expect_close(..., observe=...)` narrows with them just before a failing comparison picks its hint.
     """
 
     def __init__(self, mistakes):
         self.alive = list(mistakes)
 
+    def __iter__(self):
+        return iter(self.alive)
+
     def expect_close(self, c, actual, expected, *, case, name="output", args=(), kwargs=None, pick=None,
-                     atol=1e-8, rtol=1e-6):
-        """`c.expect_close` offering only the surviving mistakes; on a pass, clear the ones it rules out."""
+                     atol=1e-8, rtol=1e-6, observe=None):
+        """`c.expect_close` offering only the surviving mistakes; on a pass, clear the ones it rules out.
+
+        `observe`, called only when the comparison is about to fail, returns (args, kwargs, answer)
+        triples of the learner's whole answers to narrow the suspects with first.
+        """
+        if observe is not None and find_mismatch(actual, expected, atol=atol, rtol=rtol, name=name) is not None:
+            self.narrow(observe())
         c.expect_close(actual, expected, case=case, name=name, atol=atol, rtol=rtol, mistakes=self.alive,
                        mistake_args=args, mistake_kwargs=kwargs or {}, mistake_output=pick)
         self.cleared(expected, args, kwargs, pick, atol, rtol)
@@ -91,13 +105,27 @@ class Suspects:
                 continue
         self.alive = keep
 
+    def narrow(self, observations):
+        """Keep the mistakes that reproduce every observed (args, kwargs, answer); an answer of None (the
+        learner's code raised there, or gave something that is not a number) rules nothing out."""
+        keep = []
+        for mistake in self.alive:
+            try:
+                ok = all(same_output(answer, run_mistake(mistake, args, kwargs)[0])
+                         for args, kwargs, answer in observations if answer is not None)
+            except Exception:  # a variant that cannot run where the learner's code did is not what it wrote
+                ok = False
+            if ok:
+                keep.append(mistake)
+        self.alive = keep
 
-def _same_output(actual, wrong):
+
+def same_output(actual, wrong):
     """Whether a mistake reproduces the learner's output, to rounding (same NaNs and infinities)."""
     if isinstance(actual, (tuple, list)) or isinstance(wrong, (tuple, list)):
         if not (isinstance(actual, (tuple, list)) and isinstance(wrong, (tuple, list))) or len(actual) != len(wrong):
             return False
-        return all(_same_output(a, w) for a, w in zip(actual, wrong))
+        return all(same_output(a, w) for a, w in zip(actual, wrong))
     try:
         a = np.asarray(actual, dtype=np.float64)
         w = np.asarray(wrong, dtype=np.float64)

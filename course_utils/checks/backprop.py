@@ -13,7 +13,7 @@ Known mistakes are pure instructor code: the op mistakes redo the arithmetic wit
 (_op_grads), the traversal mistakes run a wrong walk over a reference engine of this module
 (_RefValue), never over the learner's objects. A mistake's hint is offered only while the mistake
 agrees with every comparison the learner has passed (course_utils.hints.Suspects) and reproduces the
-learner's whole answers on the cases it can see (course_utils/checks/_suspects.py).
+learner's whole answers on the cases it can see (course_utils.hints.Suspects.narrow).
 """
 
 import math
@@ -22,8 +22,7 @@ import numpy as np
 import torch.nn.functional as F
 
 from course_utils.checking import Mistake, exercise
-from course_utils.checks._suspects import Suspects
-from course_utils.checks._suspects import expect_close as _expect_close
+from course_utils.hints import Suspects
 
 # ----------------------------------------------------------------------------------------------
 # The scalar engine: one op, one call to its backward closure
@@ -346,7 +345,7 @@ def _run_op_case(c, Value, case, suspects):
                    name="out.data (the forward value)")
     grads = tuple(_as_number(c, g, f"{_LETTERS[i]}.grad", described) for i, g in enumerate(answer["grads"]))
     for i, expected in enumerate(expected_grads):
-        _expect_close(c, suspects[case.op], grads[i], expected + case.priors[i], case=described,
+        suspects[case.op].expect_close(c, grads[i], expected + case.priors[i], case=described,
                       name=f"{_LETTERS[i]}.grad", args=(case,), pick=i, observe=lambda: [((case,), None, grads)])
 
 
@@ -735,7 +734,7 @@ def check_value_backward(c, Value, seed=0):
             return [((cases[number][1], cases[number][2]), None, values)] + seen
 
         for i, (name, expected) in enumerate(zip(["f"] + _argument_names(expression), [expected_out, *expected_grads])):
-            _expect_close(c, suspects, values[i], expected, case=described,
+            suspects.expect_close(c, values[i], expected, case=described,
                           name="f.data (the forward value)" if i == 0 else f"{name}.grad",
                           args=(expression, inputs), pick=i, observe=observe)
 
@@ -782,7 +781,7 @@ def check_linear_forward(c, linear_forward, seed=0):
             c.fail(f"on case {described}, linear_forward returned {type(result).__name__}; "
                    "it should return the pair (out, cache)", hint=_PAIR_HINT)
         expected, _ = c.reference(F.linear, x, w, b)
-        _expect_close(c, suspects, result[0], expected, case=described, name="out", args=(x, w, b), pick=0)
+        suspects.expect_close(c, result[0], expected, case=described, name="out", args=(x, w, b), pick=0)
 
 
 def _linear_backward_variant(dx=None, dw=None, db=None):
@@ -827,7 +826,7 @@ def check_linear_backward(c, linear_backward, seed=0):
                    hint="the function gives back three gradients, shaped like x, w and b, in that order")
         _, grads = c.reference(F.linear, x, w, b, dout=dout)
         for i, (name, actual, expected) in enumerate(zip(("dx", "dw", "db"), result, grads)):
-            _expect_close(c, suspects, actual, expected, case=described, name=name, args=(dout, cache), pick=i)
+            suspects.expect_close(c, actual, expected, case=described, name=name, args=(dout, cache), pick=i)
 
 
 def _ce_cases(seed=0):
@@ -902,8 +901,8 @@ def check_softmax_cross_entropy(c, softmax_cross_entropy, seed=0):
         if isinstance(loss, np.ndarray) and loss.shape != ():
             c.fail(f"on case {described}, the loss has shape {loss.shape}; it should be one number, "
                    "the mean over the batch", hint="the loss is one number: the mean of the per-example losses")
-        _expect_close(c, suspects, loss, expected_loss, case=described, name="loss", args=(logits, y), pick=0)
-        _expect_close(c, suspects, dlogits, expected_grad, case=described, name="dlogits", args=(logits, y), pick=1)
+        suspects.expect_close(c, loss, expected_loss, case=described, name="loss", args=(logits, y), pick=0)
+        suspects.expect_close(c, dlogits, expected_grad, case=described, name="dlogits", args=(logits, y), pick=1)
 
 
 def _mlp_variant(skip_relu=False, layer2_input="h"):
@@ -977,4 +976,4 @@ def check_mlp_loss_and_grads(c, mlp_loss_and_grads, seed=0):
         names = ("loss", "dw1", "db1", "dw2", "db2")
         for i, (name, actual, expected) in enumerate(zip(names, _flatten_mlp(result),
                                                          [expected_loss, *expected_grads])):
-            _expect_close(c, suspects, actual, expected, case=described, name=name, args=args, pick=i)
+            suspects.expect_close(c, actual, expected, case=described, name=name, args=args, pick=i)

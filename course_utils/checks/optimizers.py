@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from course_utils.checking import Mistake, exercise
-from course_utils.checks._suspects import Suspects, same
+from course_utils.hints import Suspects, same_output
 from course_utils.compare import find_mismatch
 
 # ------------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def _reproduces(mistake, run, learner_run):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             wrong = run_steps(wrong_step, run)
-        return all(same(a, w) for a, w in zip(learner_run, wrong))
+        return all(same_output(a, w) for a, w in zip(learner_run, wrong))
     except Exception:
         return False
 
