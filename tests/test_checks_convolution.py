@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from course_utils.checking import CheckFailure, Mistake, run_exercise
 from course_utils.checks import convolution as conv
 from course_utils.checks.convolution import CHECKS, MISTAKES
-from course_utils.hints import _same_output
+from course_utils.hints import same_output
 from notebook_code import load_solutions
 
 
@@ -86,7 +86,7 @@ def test_each_hint_fires_only_where_its_mistake_alone_explains_the_output(name):
     for mistake in mistakes:
         for args, expected in _expected_and_cases(name):
             wrong = mistake.fn(*args)
-            if not _same_output(wrong, expected) or type(wrong) is not type(expected):
+            if not same_output(wrong, expected) or type(wrong) is not type(expected):
                 break
         else:
             pytest.fail(f"{mistake.hint[:50]} never shows")
@@ -96,9 +96,9 @@ def test_each_hint_fires_only_where_its_mistake_alone_explains_the_output(name):
                     theirs = other.fn(*args)
                 except Exception:
                     continue
-                if _same_output(theirs, expected):      # right on this case: it explains no difference
+                if same_output(theirs, expected):      # right on this case: it explains no difference
                     continue
-                assert not _same_output(theirs, wrong), f"{other.hint[:40]} also explains {mistake.hint[:40]}"
+                assert not same_output(theirs, wrong), f"{other.hint[:40]} also explains {mistake.hint[:40]}"
 
 
 @pytest.mark.parametrize("name", list(CHECKS))

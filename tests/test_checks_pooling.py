@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from course_utils.checking import CheckFailure
 from course_utils.checks import pooling as pool
 from course_utils.checks.pooling import CHECKS, MISTAKES
-from course_utils.hints import _same_output
+from course_utils.hints import same_output
 from notebook_code import load_solutions
 
 BACKWARDS = {
@@ -93,7 +93,7 @@ def test_each_hint_fires_only_where_its_mistake_alone_explains_the_output(name):
     for mistake in mistakes:
         for args, expected in _cases(name):
             wrong = mistake.fn(*args)
-            if not _same_output(wrong, expected):
+            if not same_output(wrong, expected):
                 break
         else:
             pytest.fail(f"{mistake.hint[:50]} never shows")
@@ -101,8 +101,8 @@ def test_each_hint_fires_only_where_its_mistake_alone_explains_the_output(name):
             if other.hint == mistake.hint:
                 continue
             theirs = other.fn(*args)
-            if not _same_output(theirs, expected):
-                assert not _same_output(theirs, wrong), f"{other.hint[:40]} also explains {mistake.hint[:40]}"
+            if not same_output(theirs, expected):
+                assert not same_output(theirs, wrong), f"{other.hint[:40]} also explains {mistake.hint[:40]}"
 
 
 @pytest.mark.parametrize("name", list(CHECKS))
