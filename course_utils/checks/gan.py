@@ -74,36 +74,49 @@ class _Suspects:
     """The known mistakes still consistent with every comparison the learner has passed so far.
 
     A mistake's hint may only be blamed for a wrong output if that mistake would also have passed the
-    learner's earlier, correct outputs (e.g. a wrong-sign gradient with a right loss is not the
-    "whole loss has the wrong sign" mistake). Each mistake's output is computed once per case.
+    learner's earlier, correct outputs (a wrong-sign gradient next to a right loss is not the "whole loss
+    has the wrong sign" mistake). This is the idea of course_utils.hints.Suspects, made lazy: the passed
+    comparisons are only recorded, and the mistakes are run against them (once per case each) when a
+    comparison fails and the engine asks which mistakes to try. A training-step mistake replays whole
+    training runs, too slow to run after every passed comparison.
     """
 
     def __init__(self, mistakes):
-        self.alive = list(mistakes)
-        self._outputs, self._args, self._kwargs = {}, (), {}
+        self.mistakes = list(mistakes)
+        self._cases = []      # (args, kwargs) of each case so far
+        self._passed = []     # (case index, output index, expected) of each comparison passed
+        self._outputs = {}    # (id(mistake), case index) -> the mistake's output there (None: it cannot run)
 
     def new_case(self, args, kwargs=None):
-        self._outputs, self._args, self._kwargs = {}, tuple(args), dict(kwargs or {})
+        self._cases.append((tuple(args), dict(kwargs or {})))
 
-    def _output(self, mistake):
-        if id(mistake) not in self._outputs:
+    def _output(self, mistake, case):
+        key = (id(mistake), case)
+        if key not in self._outputs:
+            args, kwargs = self._cases[case]
             try:
                 with np.errstate(all="ignore"):
-                    self._outputs[id(mistake)] = mistake.fn(*self._args, **self._kwargs)
+                    self._outputs[key] = mistake.fn(*args, **kwargs)
             except Exception:  # a variant that cannot run here is not what the learner wrote
-                self._outputs[id(mistake)] = None
-        return self._outputs[id(mistake)]
+                self._outputs[key] = None
+        return self._outputs[key]
+
+    def _consistent(self, mistake):
+        for case, pick, expected in self._passed:
+            out = self._output(mistake, case)
+            if out is None or find_mismatch(np.asarray(out[pick], dtype=np.float64), expected,
+                                            check_dtype=False) is not None:
+                return False
+        return True
+
+    def __iter__(self):
+        return (mistake for mistake in self.mistakes if self._consistent(mistake))
 
     def expect_close(self, c, actual, expected, *, case, name, pick):
-        c.expect_close(actual, expected, case=case, name=name, mistakes=self.alive, mistake_args=self._args,
-                       mistake_kwargs=self._kwargs, mistake_output=pick)
-        keep = []
-        for mistake in self.alive:
-            out = self._output(mistake)
-            if out is not None and find_mismatch(np.asarray(out[pick], dtype=np.float64), expected,
-                                                 check_dtype=False) is None:
-                keep.append(mistake)
-        self.alive = keep
+        args, kwargs = self._cases[-1]
+        c.expect_close(actual, expected, case=case, name=name, mistakes=self, mistake_args=args,
+                       mistake_kwargs=kwargs, mistake_output=pick)
+        self._passed.append((len(self._cases) - 1, pick, expected))
 
 
 # -- the discriminator's loss ------------------------------------------------------------------------
@@ -197,7 +210,7 @@ def _expect_loss_tuple(c, result, size, what, case):
         c.fail(f"on case {case}, your function returned {type(result).__name__}"
                + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
                + f"; it should return {what}",
-               hint=f"end with `return {what.strip('()')}`")
+               hint=f"give back the tuple {what}, in that order")
 
 
 def _expect_scalar(c, loss, case):
@@ -236,11 +249,11 @@ def _g_loss_only(loss):
 
 
 GENERATOR_LOSS_MISTAKES = [
-    Mistake("with saturating=False the generator minimises the non-saturating loss, -log D(G(z)); you "
-            "returned the saturating (minimax) one, log(1 - D(G(z))), whose gradient vanishes exactly when "
+    Mistake("with saturating=False the generator minimises the non-saturating loss, −log D(G(z)); you "
+            "returned the saturating (minimax) one, log(1 − D(G(z))), whose gradient vanishes exactly when "
             "the discriminator rejects the fakes",
             _g_variant(lambda f, sat: _right_g(f, saturating=True))),
-    Mistake("with saturating=True return the minimax loss log(1 - D(G(z))), minus the discriminator's loss "
+    Mistake("with saturating=True return the minimax loss log(1 − D(G(z))), minus the discriminator's loss "
             "on the fakes; you returned the non-saturating one",
             _g_variant(lambda f, sat: _right_g(f, saturating=False))),
     Mistake("the loss has the wrong sign: the generator wants D(G(z)) close to 1, so its loss must fall "
@@ -471,8 +484,9 @@ def _step_generator_descends_d_loss(G, D, opt_G, opt_D, x_real, z, saturating=Fa
 
 
 STEP_DETACH_HINT = (
-    "your discriminator step also updated the generator. In the discriminator step the fakes are constants "
-    "(what fake.detach() does in PyTorch): compute D's gradients only, and leave G to the generator step"
+    "the generator was updated more than once: the discriminator's step must not update the generator. "
+    "There the fakes are constants (what fake.detach() does in PyTorch): compute D's gradients only, and "
+    "let G change only in its own step, by its own loss"
 )
 STEP_D_IN_G_HINT = (
     "your generator step also updated the discriminator. The generator's gradient flows back through D to "
@@ -613,8 +627,8 @@ def _diagnose_log(c, log, step, case):
         c.fail(message, hint=STEP_D_IN_G_HINT)
     if log == [G_STEP, D_STEP]:
         c.fail(message, hint=STEP_ORDER_HINT)
-    c.fail(message, hint="update each network with its optimizer, opt.step(net.params, grads), once per "
-                         "training step: the check compares with Adam")
+    c.fail(message, hint="update each network once per training step with its own optimizer's step, "
+                         "given that network's params dict and gradients: the check compares with Adam")
 
 
 @exercise("gan.train_step", points=2, compared="torch.optim.Adam on the same networks",
@@ -627,7 +641,8 @@ def check_train_step(c, train_step, seed=0):
         for t, returned in enumerate(record["returned"], start=1):
             if not (isinstance(returned, (tuple, list)) and len(returned) == 2):
                 c.fail(f"on case {case.text}, step {t} returned {type(returned).__name__}; train_step should "
-                       "return the pair (d_loss, g_loss)", hint="end with `return d_loss, g_loss`")
+                       "return the pair (d_loss, g_loss)",
+                       hint="give back both losses as a pair, the discriminator's first")
         for t, log in enumerate(record["log"], start=1):
             _diagnose_log(c, log, t, case.text)
         arrays = [*case.g_params.values(), *case.d_params.values()]

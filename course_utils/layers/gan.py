@@ -11,6 +11,7 @@ through its discriminator.
 replaces each entry of `net.params` by its updated value (new arrays; nothing is changed in place,
 so a cache taken before the step still holds the old weights).
 
+`Packed` lets a discriminator judge several samples at once (PacGAN), which makes mode collapse costly.
 `softplus` and `sigmoid` are the stable forms used by the losses (lessons 01 and 02).
 """
 
@@ -95,7 +96,7 @@ class MLP:
             if z is not None:
                 d = leaky_relu_backward(d, z, self.slope)
             d, grads[f"w{i}"], grads[f"b{i}"] = linear_backward(d, lin_cache)
-        return d, grads
+        return d, {k: grads[k] for k in self.params}
 
     def __call__(self, x):
         return self.forward(x)[0]
@@ -124,3 +125,35 @@ class Adam:
                                  f"the parameter {np.shape(params[k])}")
             params[k], self.state[k] = adam_step(params[k], grads[k], self.state.get(k, {}), self.lr,
                                                  self.betas, self.eps, 0.0)
+
+
+class Packed:
+    """PacGAN's packing (Lin et al., 2018): a discriminator that judges `m` samples at a time.
+
+    Wraps an MLP whose input is m times as wide. forward(x) cuts the batch x of shape (N, d) into N/m packs of
+    m consecutive samples, each a row of length m*d, and returns one logit per pack, shape (N/m, 1);
+    backward(dout, cache) returns the gradient with respect to x, shaped like x. `params` is the wrapped
+    network's dict, so an optimizer that updates it updates the packed discriminator.
+    """
+
+    def __init__(self, net, m):
+        self.net, self.m = net, int(m)
+
+    @property
+    def params(self):
+        return self.net.params
+
+    def forward(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[0] % self.m:
+            raise ValueError(f"a batch of {x.shape[0]} samples cannot be cut into packs of {self.m}")
+        out, cache = self.net.forward(x.reshape(x.shape[0] // self.m, -1))
+        return out, (cache, x.shape)
+
+    def backward(self, dout, cache):
+        inner, shape = cache
+        dx, grads = self.net.backward(dout, inner)
+        return dx.reshape(shape), grads
+
+    def __call__(self, x):
+        return self.forward(x)[0]
