@@ -1,5 +1,6 @@
 """Load the reference solutions straight out of a lesson notebook, so tests check what learners see."""
 
+import ast
 import math
 from pathlib import Path
 
@@ -22,12 +23,25 @@ def course_cells(lesson, role):
             if cell.cell_type == "code" and cell.metadata.get("course", {}).get("role") == role]
 
 
+def building_blocks(lesson):
+    """The names the lesson's setup cell imports from course_utils.layers, which solution cells may use."""
+    notebook = nbformat.read(notebook_path(lesson), as_version=4)
+    setup = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    namespace = {}
+    for node in ast.parse(setup.source).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils.layers"):
+            exec(compile(ast.Module(body=[node], type_ignores=[]), f"<{lesson} setup>", "exec"), namespace)
+    namespace.pop("__builtins__", None)
+    return namespace
+
+
 def load_solutions(lesson):
     """Execute the notebook's solution cells, in order, and return the namespace they define.
 
-    Solution cells may use numpy (np), math and what earlier solution cells define.
+    Solution cells may use numpy (np), math, the names the setup cell imports from course_utils.layers
+    (the building blocks of later lessons) and what earlier solution cells define.
     """
-    namespace = {"np": np, "math": math, "__name__": f"solutions_{lesson}"}
+    namespace = {"np": np, "math": math, **building_blocks(lesson), "__name__": f"solutions_{lesson}"}
     for cell in course_cells(lesson, "solution"):
         exec(compile(cell.source, f"<{lesson} solution {cell.metadata['course']['exercise']}>", "exec"), namespace)
     return namespace
