@@ -51,7 +51,7 @@ def parse_check_calls(source, where="check cell"):
 
 
 def check_functions():
-    """Every registered check by function name (importing every lesson's check module)."""
+    """Every registered check (importing every lesson's check module)."""
     import importlib
     import pkgutil
 
@@ -60,4 +60,20 @@ def check_functions():
 
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"course_utils.checks.{info.name}")
-    return {check.__name__: check for check in REGISTRY.values()}
+    return list(REGISTRY.values())
+
+
+def resolve_check(name, exercise, checks=None):
+    """The check a check cell of `exercise` means by `name`, or None.
+
+    Two lessons may both have, say, a `check_train_step`: the one registered for this cell's exercise
+    wins, then one of the same lesson, then the only one of that name.
+    """
+    candidates = [c for c in (checks if checks is not None else check_functions()) if c.__name__ == name]
+    lesson = (exercise or "").split(".", 1)[0]
+    for preferred in ([c for c in candidates if c.exercise_id == exercise],
+                      [c for c in candidates if c.exercise_id.split(".", 1)[0] == lesson],
+                      candidates if len(candidates) == 1 else []):
+        if preferred:
+            return preferred[0]
+    return None

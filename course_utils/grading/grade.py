@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_utils.grading import markers, runner, vet
-from course_utils.grading.checkcalls import CheckCellError, check_functions, parse_check_calls
+from course_utils.grading.checkcalls import CheckCellError, check_functions, parse_check_calls, resolve_check
 from course_utils.grading.markers import cell_source, course_meta
 from course_utils.grading.session import WorkerError, WorkerSession
 from course_utils.grading.submissions import NO_EXERCISES, WRONG_LESSON
@@ -131,21 +131,17 @@ def _check_calls(source, index):
 
 def _resolve_checks(check_calls, notebook, problems):
     """(exercise, check name) -> the registered check, and each exercise's points; problems if unknown."""
-    by_name = {}
     registry = check_functions()
-    for check in registry.values():
-        by_name.setdefault(check.__name__, []).append(check)
     functions, points = {}, {}
     for index, calls in check_calls.items():
         exercise, _ = course_meta(notebook.cells[index])
         for call in calls:
-            candidates = by_name.get(call.check, [])
-            chosen = next((c for c in candidates if c.exercise_id == exercise), candidates[0] if candidates else None)
+            chosen = resolve_check(call.check, exercise, registry)
             if chosen is None:
                 problems.append(f"cell {index + 1} calls {call.check}, which is not a registered check")
                 continue
             functions[(exercise, call.check)] = chosen
-        own = next((c for c in registry.values() if c.exercise_id == exercise), None)
+        own = next((c for c in registry if c.exercise_id == exercise), None)
         if own is None:
             problems.append(f"exercise {exercise} has no registered check in course_utils.checks")
         else:
