@@ -448,3 +448,36 @@ def test_without_the_sandbox_the_worker_still_runs_apart_and_the_verdict_is_comp
     assert solution["status"] == grade.GRADED and [e["points"] for e in solution["exercises"]] == [1.0, 1.0]
     stub = grade.grade_notebook(source, F.released(lesson), Limits(), sandboxed=False)
     assert [e["status"] for e in stub["exercises"]] == ["not implemented", "not implemented"]
+
+
+@pytest.mark.slow
+def test_a_grading_run_interrupted_with_ctrl_c_resumes_to_the_same_gradebook(tmp_path, lesson):
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, seal.KEY_ENV: str(tmp_path / "grader.key")}
+    subs = tmp_path / "subs"
+    F.write(F.read(lesson), subs / "ann.ipynb")
+    F.write(F.submission(lesson, {RM: "def row_means(x):\n    return x.mean(axis=0)"}), subs / "ben.ipynb")
+    F.write(F.released(lesson), subs / "cat.ipynb")
+    F.write(F.submission(lesson, drop=[RM]), subs / "dan.ipynb")
+
+    def grade_command(out, workers):
+        return [sys.executable, "-m", "course_utils", "grade", str(lesson), str(subs), "--out", str(out),
+                "--workers", str(workers), "--no-progress"]
+
+    clean = tmp_path / "clean"
+    assert subprocess.run(grade_command(clean, 2), cwd=REPO, env=env, capture_output=True).returncode == 0
+    out = tmp_path / "out"
+    process = subprocess.Popen(grade_command(out, 1), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not list((out / "results").glob("*.json")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole foreground group
+    output = process.communicate(timeout=120)[0].decode()
+    assert process.returncode == 130 and "interrupted" in output, output
+    assert 1 <= len(list((out / "results").glob("*.json"))) < 4
+    assert subprocess.run(grade_command(out, 2), cwd=REPO, env=env, capture_output=True).returncode == 0
+    assert gradebook(out) == gradebook(clean)
