@@ -35,13 +35,20 @@ def building_blocks(lesson):
     return namespace
 
 
+PROVIDED = "# Provided:"  # a lesson cell that hands learners a helper their solution cells use
+
+
 def load_solutions(lesson):
-    """Execute the notebook's solution cells, in order, and return the namespace they define.
+    """Execute the notebook's solution cells (and the "# Provided:" helper cells), in order, and return the
+    namespace they define.
 
     Solution cells may use numpy (np), math, the names the setup cell imports from course_utils.layers
-    (the building blocks of later lessons) and what earlier solution cells define.
+    (the building blocks of later lessons), provided helpers and what earlier solution cells define.
     """
     namespace = {"np": np, "math": math, **building_blocks(lesson), "__name__": f"solutions_{lesson}"}
-    for cell in course_cells(lesson, "solution"):
-        exec(compile(cell.source, f"<{lesson} solution {cell.metadata['course']['exercise']}>", "exec"), namespace)
+    notebook = nbformat.read(notebook_path(lesson), as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        role = cell.metadata.get("course", {}).get("role")
+        if cell.cell_type == "code" and (role == "solution" or cell.source.startswith(PROVIDED)):
+            exec(compile(cell.source, f"<{lesson} cell {index}>", "exec"), namespace)
     return namespace

@@ -36,7 +36,8 @@ ENGINE_IDS = ("backprop.value_add_mul", "backprop.value_pow_exp_tanh_relu", "bac
 def build_engine(replacements=(), stub=False, extra_globals=None):
     """Execute the notebook's Value cells, after applying (old, new) source edits; return the class."""
     sources = solution_sources()
-    namespace = {"np": np, "math": math, "__name__": "learner_engine", **(extra_globals or {})}
+    namespace = {"np": np, "math": math, "__name__": "learner_engine",
+                 "add_to_class": load_solutions("backprop")["add_to_class"], **(extra_globals or {})}
     source = "\n\n".join(sources[i] for i in ENGINE_IDS)
     for old, new in replacements:
         assert old in source, f"mutation target not found in the notebook's solution: {old!r}"
@@ -208,7 +209,7 @@ def test_engine_stub_is_not_implemented():
 def test_only_backward_missing_is_not_implemented(solutions):
     sources = solution_sources()
     stubbed = REGION.sub(lambda m: f"{m.group(1)}raise NotImplementedError\n", sources["backprop.value_backward"])
-    namespace = {"np": np, "math": math, "__name__": "learner"}
+    namespace = {"np": np, "math": math, "__name__": "learner", "add_to_class": solutions["add_to_class"]}
     exec(sources["backprop.value_add_mul"], namespace)
     exec(sources["backprop.value_pow_exp_tanh_relu"], namespace)
     exec(stubbed, namespace)

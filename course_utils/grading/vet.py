@@ -89,9 +89,25 @@ def vet(source, forbidden_names=()):
         tree = ast.parse(source)
     except SyntaxError:
         return []  # nothing of it can run: the worker reports the SyntaxError, with its line, as for any error
-    visitor = _Vetter(set(forbidden_names), _docstrings(tree))
+    visitor = _Vetter(set(forbidden_names), _docstrings(tree), _bound_names(tree))
     visitor.visit(tree)
     return visitor.violations
+
+
+def _bound_names(tree):
+    """Names the cell binds itself (parameters, assignments, loop targets, defs): e.g. torch's own
+    argument name `input`, which then means the cell's variable, not the builtin."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
 
 
 def describe(violations, limit=3):
@@ -118,9 +134,10 @@ def _docstrings(tree):
 
 
 class _Vetter(ast.NodeVisitor):
-    def __init__(self, forbidden_names, docstrings):
+    def __init__(self, forbidden_names, docstrings, bound):
         self.forbidden = forbidden_names
         self.docstrings = docstrings
+        self.bound = bound  # a builtin the cell rebinds is its own variable there
         self.violations = []
 
     def flag(self, node, rule):
@@ -143,7 +160,7 @@ class _Vetter(ast.NodeVisitor):
 
     def visit_Name(self, node):
         name = node.id
-        if name in BANNED_CALLS:
+        if name in BANNED_CALLS and name not in self.bound:
             self.flag(node, f"uses `{name}`, which solution cells may not use (no dynamic code, files or "
                             "attribute look-ups by name)")
         elif name in BANNED_MODULE_NAMES:
