@@ -89,3 +89,11 @@ def test_committed_with_outputs_and_without_errors(notebook):
     errors = [o for c in code_cells for o in c.outputs if o.output_type == "error"]
     assert not errors, f"error outputs: {[e.ename for e in errors]}"
     assert any("image/png" in o.get("data", {}) for c in code_cells for o in c.outputs), "a lesson shows a figure"
+
+
+def test_the_lessons_own_solutions_follow_the_rules_the_grader_applies(notebook):
+    """A student who hands in the solution must not be rejected: the grader vets every solution cell."""
+    from course_utils.grading.status import grader_rejections
+
+    _, nb = notebook
+    assert grader_rejections(nb) == {}
