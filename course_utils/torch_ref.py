@@ -198,7 +198,8 @@ def _largest_change(old, new):
     same = (old == new) | (np.isnan(old) & np.isnan(new))
     if (~same & ~(np.isfinite(old) & np.isfinite(new))).any():
         return np.inf
-    return float(np.max(np.abs(old - new), initial=0.0, where=same | np.isfinite(old)))
+    finite = np.isfinite(old) & np.isfinite(new)  # the equal infinities and NaNs moved by 0
+    return float(np.max(np.abs(old[finite] - new[finite]), initial=0.0))
 
 
 def _is_float_array(value):

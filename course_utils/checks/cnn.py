@@ -56,7 +56,7 @@ def _flatten_whw_swapped(x):
 
 FLATTEN_MISTAKES = [
     Mistake("you moved the channel axis last before flattening (the NHWC order of TensorFlow and of images "
-            "on disk). torch.flatten(x, 1) and nn.Flatten keep NCHW order: all of channel 0 (row by row), "
+            "on disk). torch's flatten and nn.Flatten keep NCHW order: all of channel 0 (row by row), "
             "then all of channel 1, ... A linear layer copied between the two orders multiplies the wrong "
             "pixels", _flatten_nhwc),
     Mistake("you read each example column by column (Fortran order). torch reads the last axis fastest: "
@@ -251,7 +251,7 @@ def _check_forward_result(c, result, described):
         c.fail(f"on case {described}, cnn_forward returned {type(result).__name__}"
                f"{' of length ' + str(len(result)) if isinstance(result, (tuple, list)) else ''}; "
                "it should return the triple (loss, logits, cache)",
-               hint="end with `return loss, logits, cache`; the cache holds what cnn_backward needs")
+               hint="return three things, in this order: the loss, the logits and the cache (what cnn_backward needs)")
     loss = result[0]
     if isinstance(loss, np.ndarray) and loss.shape != ():
         c.fail(f"on case {described}, the loss has shape {loss.shape}; it should be one number",
@@ -450,7 +450,8 @@ def check_cnn_train_step(c, train_step, seed=0):
             if not (isinstance(result, tuple) and len(result) == 3 and isinstance(result[0], dict)):
                 c.fail(f"on case {where}, train_step should return (new_params, new_state, loss), with "
                        "new_params a dict like params",
-                       hint="end with `return new_params, new_state, loss`")
+                       hint="return three things, in this order: the new parameters (a dict like params), the new state "
+                            "and the loss")
             new_params, new_state, loss = result
             missing = [k for k in PARAM_NAMES if k not in new_params]
             if missing:

@@ -88,6 +88,7 @@ def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=N
     """Grade every submission in `submissions_dir` against `source_path`; write OUT. Returns a BatchSummary."""
     limits = limits or runner.Limits()
     workers = workers or runner.default_workers()
+    source = grade.load_source(source_path)  # a source that cannot be graded against is the first thing to say
     if sandboxed:
         problem = isolation.probe()
         if problem:
@@ -98,7 +99,6 @@ def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=N
     if not sandboxed:
         log("WARNING: --unsafe-no-sandbox: student code runs as your user, can read your files and reach the "
             "network. Use it only for code you trust; the gradebook records this mode.")
-    source = grade.load_source(source_path)
     out_dir = Path(out_dir)
     subs = submissions.discover(submissions_dir, source.name, exclude=[out_dir])
     results_dir = out_dir / RESULTS

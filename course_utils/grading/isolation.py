@@ -82,7 +82,9 @@ def sandbox_command(command, *, tmp_bytes=TMP_BYTES, env=None):
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` on "
                                  "Debian/Ubuntu, or grade inside the container of docs/grading.md")
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            # the private /tmp first: a Python or course folder that lives under /tmp is bound on top of it
+            "--size", str(int(tmp_bytes)), "--tmpfs", "/tmp"]
     for path in read_only_paths():
         args += ["--ro-bind", str(path), str(path)]
     for link, target in (("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/bin", "usr/bin"), ("/sbin", "usr/sbin")):
@@ -90,8 +92,7 @@ def sandbox_command(command, *, tmp_bytes=TMP_BYTES, env=None):
             args += ["--symlink", target, link]
         elif Path(link).is_dir():
             args += ["--ro-bind", link, link]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(int(tmp_bytes)), "--tmpfs", "/tmp",
-             "--chdir", "/tmp", "--clearenv"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
     extra = dict(env or {})
     cache = matplotlib_cache()
     if cache is not None:
