@@ -68,3 +68,24 @@ def gradient_check(f, arrays, analytic_grads, *, dout=None, h=1e-6, samples=None
             verdict = "a match" if is_match(err) else "NOT a match (above 1e-6)"
             print(f"gradient check {name}: rel error {err:.2e} over {int(probed.sum())} entries: {verdict}")
     return errors
+
+
+def expect_finite_differences(c, torch_fn, arrays, analytic, dout, *, case, names, hint, h=1e-6, tol=1e-6):
+    """In a check: confirm the learner's gradients `analytic` with centred differences of the float64
+    torch forward `torch_fn` at `arrays` (the finite differences are the ground truth, not torch's
+    backward). Fails the case through the Checker `c` naming the first gradient that disagrees."""
+
+    def forward(*values):
+        out, _ = c.reference(torch_fn, *values)
+        return out
+
+    numeric = numerical_gradient(forward, *arrays, dout=dout, h=h)
+    for name, ana, num in zip(names, analytic, numeric):
+        ana = np.asarray(ana, dtype=np.float64)
+        if ana.shape != num.shape:
+            c.fail(f"on case {case}, {name} has shape {ana.shape}, expected shape {num.shape}")
+        err = rel_error(ana, num)
+        c.expect(err <= tol,
+                 f"your {name} disagrees with centred finite differences (h={h:g}, float64): "
+                 f"rel error {err:.2e}, tolerance {tol:g} (a correct backward gives about 1e-9)",
+                 case=case, hint=hint)

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.checking import Mistake, code_names, exercise
-from course_utils.compare import rel_error
-from course_utils.gradcheck import numerical_gradient
+from course_utils.gradcheck import expect_finite_differences
 from course_utils.hints import Suspects
 
 # The small random case on which each backward is confirmed with centred differences. No other
@@ -403,22 +402,8 @@ def _backward_case(c, learner, torch_fn, dout, x, *, case, suspects, kwargs=None
 
 def _finite_differences(c, torch_fn, arrays, analytic, dout, *, case, names):
     """Confirm analytic gradients with centred differences of the float64 torch forward."""
-
-    def forward(*values):
-        out, _ = c.reference(torch_fn, *values)
-        return out
-
-    numeric = numerical_gradient(forward, *arrays, dout=dout, h=GRADCHECK_H)
-    for name, ana, num in zip(names, analytic, numeric):
-        ana = np.asarray(ana, dtype=np.float64)
-        if ana.shape != num.shape:
-            c.fail(f"on case {case}, {name} has shape {ana.shape}, expected shape {num.shape}")
-        err = rel_error(ana, num)
-        c.expect(err <= GRADCHECK_TOL,
-                 f"your {name} disagrees with centred finite differences (h={GRADCHECK_H:g}, float64): "
-                 f"rel error {err:.2e}, tolerance {GRADCHECK_TOL:g} (a correct backward gives about 1e-9)",
-                 case=case,
-                 hint="write the derivative on paper first, then check each factor of the chain rule")
+    expect_finite_differences(c, torch_fn, arrays, analytic, dout, case=case, names=names, h=GRADCHECK_H,
+                              tol=GRADCHECK_TOL, hint='write the derivative on paper first, then check each factor of the chain rule')
 
 
 def _gradcheck_backward(c, learner, torch_fn, rng, *, kwargs=None, x=None, dout=None):

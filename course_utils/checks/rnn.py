@@ -29,8 +29,8 @@ import warnings
 import numpy as np
 
 from course_utils.checking import Mistake, exercise
-from course_utils.compare import find_mismatch, rel_error
-from course_utils.gradcheck import numerical_gradient
+from course_utils.compare import find_mismatch
+from course_utils.gradcheck import expect_finite_differences
 from course_utils.hints import Suspects
 
 PARAMS = ("dweight_ih", "dweight_hh", "dbias_ih", "dbias_hh")
@@ -606,21 +606,8 @@ def _forward_first(c, fn, args, count, what, expected, names, case, check_name):
 
 def _finite_differences(c, torch_fn, arrays, analytic, dout, *, case, names):
     """Confirm analytic gradients with centred differences of the float64 torch forward."""
-
-    def forward(*values):
-        out, _ = c.reference(torch_fn, *values)
-        return out
-
-    numeric = numerical_gradient(forward, *arrays, dout=dout, h=GRADCHECK_H)
-    for name, ana, num in zip(names, analytic, numeric):
-        ana = np.asarray(ana, dtype=np.float64)
-        if ana.shape != num.shape:
-            c.fail(f"on case {case}, {name} has shape {ana.shape}, expected shape {num.shape}")
-        err = rel_error(ana, num)
-        c.expect(err <= GRADCHECK_TOL,
-                 f"your {name} disagrees with centred finite differences (h={GRADCHECK_H:g}, float64): "
-                 f"rel error {err:.2e}, tolerance {GRADCHECK_TOL:g} (a correct backward gives about 1e-9)",
-                 case=case, hint="go through the chain rule one factor at a time, on paper, for one time step")
+    expect_finite_differences(c, torch_fn, arrays, analytic, dout, case=case, names=names, h=GRADCHECK_H,
+                              tol=GRADCHECK_TOL, hint='go through the chain rule one factor at a time, on paper, for one time step')
 
 
 def _compare_grads(c, suspects, grads, expected, names, case, args):

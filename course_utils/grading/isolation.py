@@ -18,7 +18,6 @@ child process with the same rlimits and its own session.
 """
 
 import os
-import resource
 import shutil
 import signal
 import site
@@ -186,28 +185,12 @@ def _read(path):
 
 
 def child_setup(memory_mb, file_size_mb, cap):
-    """preexec_fn: rlimits, death with the grader, and the process cap; runs in the child before exec."""
+    """preexec_fn: the process cap, rlimits and death with the grader; runs in the child before exec."""
+    from course_utils.grading.sandbox import apply_limits, die_with_parent
 
     def setup():
         cap.join()
-        if memory_mb:
-            limit = int(memory_mb) * 2**20
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        if file_size_mb:
-            limit = int(file_size_mb) * 2**20
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        _die_with_parent()
+        apply_limits(memory_mb, file_size_mb)
+        die_with_parent()
 
     return setup
-
-
-def _die_with_parent():
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass

@@ -17,13 +17,7 @@ backward passes add each offset's share back into the same slices, so overlappin
 
 import numpy as np
 
-
-def _pair(v, name):
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{name} must be an int or an (h, w) pair, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+from course_utils.layers.conv import _pair
 
 
 def _geometry(x, kernel_size, stride, padding):
