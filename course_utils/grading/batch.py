@@ -88,6 +88,40 @@ def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=N
     """Grade every submission in `submissions_dir` against `source_path`; write OUT. Returns a BatchSummary."""
     limits = limits or runner.Limits()
     workers = workers or runner.default_workers()
+    sandbox = SANDBOXED if sandboxed else UNSANDBOXED
+    source_file = _SourceFile(Path(source_path))
+    out_dir = Path(out_dir)
+    subs = submissions.discover(submissions_dir, source_file.name, exclude=[out_dir])
+    key = seal.grader_key()
+    names = {sub.student: submissions.safe_name(sub.student) for sub in subs}
+    summary = BatchSummary(out=out_dir, sandbox=sandbox)
+    results_dir = out_dir / RESULTS
+    records, candidates, distrusted = {}, [], []
+    for sub in subs:
+        if not force:
+            old, why = _reusable(results_dir / f"{names[sub.student]}.json", sub, source_file, limits, sandbox, key)
+            if old is not None:
+                records[sub.student] = old
+                summary.skipped += 1
+                continue
+            if why:
+                distrusted.append(sub.student)
+        candidates.append(sub)
+    # The grader processes start now, so that their start (Python, torch, the checks) overlaps this
+    # process's reading of the source; nothing starts when every submission is already graded.
+    pool = _executor(min(workers, len(candidates))) if candidates else None
+    try:
+        return _grade(pool, source_path, subs, candidates, records, names, out_dir, results_dir, key, summary,
+                      distrusted, limits, sandboxed, sandbox, progress, log)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _grade(pool, source_path, subs, candidates, records, names, out_dir, results_dir, key, summary,
+           distrusted, limits, sandboxed, sandbox, progress, log):
+    for _ in range(pool._max_workers if pool is not None else 0):
+        pool.submit(_warm, str(source_path))
     source = grade.load_source(source_path)  # a source that cannot be graded against is the first thing to say
     if sandboxed:
         problem = isolation.probe()
@@ -95,33 +129,18 @@ def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=N
             raise SandboxRequired(f"cannot sandbox the submissions: {problem}. Install bubblewrap (make sandbox), "
                                   "grade in the container of docs/grading.md, or pass --unsafe-no-sandbox to run "
                                   "student code unconfined (only for code you trust)")
-    sandbox = SANDBOXED if sandboxed else UNSANDBOXED
-    if not sandboxed:
+    else:
         log("WARNING: --unsafe-no-sandbox: student code runs as your user, can read your files and reach the "
             "network. Use it only for code you trust; the gradebook records this mode.")
-    out_dir = Path(out_dir)
-    subs = submissions.discover(submissions_dir, source.name, exclude=[out_dir])
-    results_dir = out_dir / RESULTS
     results_dir.mkdir(parents=True, exist_ok=True)
-    key = seal.grader_key()
-    names = {sub.student: submissions.safe_name(sub.student) for sub in subs}
-    summary = BatchSummary(out=out_dir, sandbox=sandbox)
-    records, todo, distrusted = {}, [], []
+    todo = []
 
     def finish(sub, record):
         records[sub.student] = record
         report.atomic_write_json(results_dir / f"{names[sub.student]}.json", seal.sealed(record, key))
         summary.graded += 1
 
-    for sub in subs:
-        if not force:
-            old, why = _reusable(results_dir / f"{names[sub.student]}.json", sub, source, limits, sandbox, key)
-            if old is not None:
-                records[sub.student] = old
-                summary.skipped += 1
-                continue
-            if why:
-                distrusted.append(sub.student)
+    for sub in candidates:
         problem = sub.problem
         if problem is None:
             notebook, problem = submissions.read_notebook(sub.path)
@@ -146,27 +165,26 @@ def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=N
     failed = 0
     try:
         if todo:
-            with _executor(min(workers, len(todo))) as pool:
-                pending = {pool.submit(_grade_one, str(source.path), str(sub.path), limits, sandboxed): sub
-                           for sub in todo}
-                try:
-                    for done in futures.as_completed(pending):
-                        sub = pending[done]
-                        try:
-                            scored = done.result()
-                        except Exception as err:  # a grader process failed: not the student's fault
-                            scored = {"status": runner.GRADER_ERROR, "message": f"the grader failed: {err}",
-                                      "exercises": []}
-                        record = _record(sub.student, sub, source, limits, sandbox, **scored)
-                        finish(sub, record)
-                        failed += record["status"] != grade.GRADED
-                        if bar is not None:
-                            bar.set_postfix({"not graded normally": failed}, refresh=False)
-                            bar.update(1)
-                except KeyboardInterrupt:
-                    for future in pending:
-                        future.cancel()
-                    raise
+            pending = {pool.submit(_grade_one, str(source.path), str(sub.path), limits, sandboxed): sub
+                       for sub in todo}
+            try:
+                for done in futures.as_completed(pending):
+                    sub = pending[done]
+                    try:
+                        scored = done.result()
+                    except Exception as err:  # a grader process failed: not the student's fault
+                        scored = {"status": runner.GRADER_ERROR, "message": f"the grader failed: {err}",
+                                  "exercises": []}
+                    record = _record(sub.student, sub, source, limits, sandbox, **scored)
+                    finish(sub, record)
+                    failed += record["status"] != grade.GRADED
+                    if bar is not None:
+                        bar.set_postfix({"not graded normally": failed}, refresh=False)
+                        bar.update(1)
+            except KeyboardInterrupt:
+                for future in pending:
+                    future.cancel()
+                raise
     except KeyboardInterrupt:
         summary.interrupted = True
         log("interrupted: finished results are saved; run the same command again to resume")
@@ -178,6 +196,18 @@ def grade_batch(source_path, submissions_dir, out_dir, *, workers=None, limits=N
 
 
 _SOURCES = {}
+
+
+class _SourceFile:
+    """The source notebook's name and digest: enough to find the submissions and the reusable records."""
+
+    def __init__(self, path):
+        import hashlib
+
+        if not path.is_file():
+            raise grade.GradeError(f"{path} is not a notebook file")
+        self.path, self.name = path, path.name
+        self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _executor(workers):
@@ -196,11 +226,24 @@ def _init_grader():
         pass
 
 
-def _grade_one(source_path, notebook_path, limits, sandboxed):
-    """In a grader process: load the source once, read the submission, grade it."""
+def _source(source_path):
     source = _SOURCES.get(source_path)
     if source is None:
         source = _SOURCES[source_path] = grade.load_source(source_path)
+    return source
+
+
+def _warm(source_path):
+    """In a grader process, while the batch is being prepared: load the source (and with it the checks)."""
+    try:
+        _source(source_path)
+    except Exception:  # the batch itself reports a source that cannot be loaded
+        pass
+
+
+def _grade_one(source_path, notebook_path, limits, sandboxed):
+    """In a grader process: read the submission, grade it against the (loaded once) source."""
+    source = _source(source_path)
     notebook, problem = submissions.read_notebook(notebook_path)
     if problem is not None:
         return {"status": problem[0], "message": problem[1], "exercises": []}
