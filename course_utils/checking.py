@@ -276,6 +276,19 @@ class Checker:
                           mistakes=mistakes, mistake_args=args, mistake_kwargs=kwargs)
         return actual
 
+    def expect_tuple(self, result, names, *, case, what, hint=None):
+        """`result` as a tuple, or fail unless the learner's `what` returned one value per name in `names`
+        (or `names` values, when it is a count)."""
+        count = names if isinstance(names, int) else len(names)
+        if not isinstance(result, (tuple, list)) or len(result) != count:
+            got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
+            listed = "" if isinstance(names, int) else f": ({', '.join(names)})"
+            default = f"the function gives back {count} values" + (
+                "" if isinstance(names, int) else f", in this order: {', '.join(names)}")
+            raise _CaseFailed(f"on case {case}, your {what} returned {got}; it should return {count}{listed}",
+                              hint=default if hint is None else hint)
+        return tuple(result)
+
     def expect(self, condition, message, *, case, hint=""):
         """Fail with `message` unless `condition` holds (for checks that are not array comparisons)."""
         if not condition:

@@ -158,3 +158,17 @@ def test_skip_if_unfinished_swallows_only_not_implemented(capsys):
     with pytest.raises(ZeroDivisionError):
         with skip_if_unfinished():
             1 / 0
+
+
+def test_expect_tuple_names_what_came_back_and_what_should():
+    from course_utils.checking import Checker, _CaseFailed
+
+    c = Checker("fixture.tuple")
+    assert c.expect_tuple([1, 2], ("out", "cache"), case="x", what="`f`") == (1, 2)
+    with pytest.raises(_CaseFailed) as info:
+        c.expect_tuple(np.zeros(3), ("out", "cache"), case="x", what="`f`")
+    assert "returned a ndarray; it should return 2: (out, cache)" in info.value.message
+    assert "out, cache" in info.value.hint
+    with pytest.raises(_CaseFailed) as info:
+        c.expect_tuple((1, 2), 3, case="x", what="`f`", hint="own hint")
+    assert info.value.message.endswith("returned 2 values; it should return 3") and info.value.hint == "own hint"

@@ -437,11 +437,7 @@ def _call(c, fn, *args, case, x, w):
 
 
 def _unpack(c, result, count, fn_name, names, case):
-    if not isinstance(result, (tuple, list)) or len(result) != count:
-        got = f"a tuple of {len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
-        c.fail(f"on case {case}, your `{fn_name}` returned {got}; it should return ({', '.join(names)})",
-               hint=f"return the {count} values as a tuple, in that order")
-    return result
+    return c.expect_tuple(result, names, case=case, what=f"`{fn_name}`")
 
 
 def _shape_hint(actual, x, w, stride, padding, dilation):

@@ -514,11 +514,7 @@ def _ln_cases(seed=0):
 
 
 def _unpack(c, result, count, fn_name, names, case):
-    if not isinstance(result, (tuple, list)) or len(result) != count:
-        got = f"a tuple of {len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
-        c.fail(f"on case {case}, your `{fn_name}` returned {got}; it should return the tuple ({', '.join(names)})",
-               hint=f"the function gives back {count} values, in this order: {', '.join(names)}")
-    return result
+    return c.expect_tuple(result, names, case=case, what=f"`{fn_name}`")
 
 
 def _forward_for_backward(c, forward, args, reference_out, names, case):

@@ -403,11 +403,8 @@ def adaptive_cases(seed=0, random=2):
 
 
 def _unpack(c, result, fn_name, case):
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        got = f"a tuple of {len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
-        c.fail(f"on case {case}, your `{fn_name}` returned {got}; it should return (out, cache)",
-               hint="return the pair (out, cache): the cache is what your backward pass needs")
-    return result
+    return c.expect_tuple(result, ("out", "cache"), case=case, what=f"`{fn_name}`",
+                          hint="the function gives back the pair out, cache: the cache is what your backward pass needs")
 
 
 def _shape_hint(actual, x, kernel_size, stride, padding):

@@ -586,10 +586,7 @@ def _gradcheck_case(seed, lstm, sequence):
 
 
 def _unpack(c, result, count, what, case, hint):
-    if not isinstance(result, (tuple, list)) or len(result) != count:
-        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
-        c.fail(f"on case {case}, your {what} returned {got}; it should return {count}", hint=hint)
-    return tuple(result)
+    return c.expect_tuple(result, count, case=case, what=what, hint=hint)
 
 
 def _forward_first(c, fn, args, count, what, expected, names, case, check_name):
