@@ -16,17 +16,20 @@ def load_digits():
     Returns (X, y): X float64 of shape (1797, 64) with pixel values 0..16 (row-major 8x8 images),
     y int64 of shape (1797,) with labels 0..9. Each call returns fresh arrays.
     """
+    return _labelled_images(DIGITS_FILE, DIGITS_SHAPE, "digits")
+
+
+def _labelled_images(path, shape, what):
+    """(X, y) from a bundled CSV table whose rows are an image's pixels followed by its label."""
     import numpy as np
 
-    if not DIGITS_FILE.is_file():
-        raise FileNotFoundError(f"the bundled digits file is missing: {DIGITS_FILE}; reinstall course_utils")
-    table = np.loadtxt(DIGITS_FILE, delimiter=",", dtype=np.float64, ndmin=2)
-    if table.shape != (DIGITS_SHAPE[0], DIGITS_SHAPE[1] + 1):
-        raise ValueError(f"{DIGITS_FILE} holds a table of shape {table.shape}, expected "
-                         f"({DIGITS_SHAPE[0]}, {DIGITS_SHAPE[1] + 1}): the file is damaged")
-    X = np.ascontiguousarray(table[:, :-1])
-    y = table[:, -1].astype(np.int64)
-    return X, y
+    if not path.is_file():
+        raise FileNotFoundError(f"the bundled {what} file is missing: {path}; reinstall course_utils")
+    table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    if table.shape != (shape[0], shape[1] + 1):
+        raise ValueError(f"{path} holds a table of shape {table.shape}, expected "
+                         f"({shape[0]}, {shape[1] + 1}): the file is damaged")
+    return np.ascontiguousarray(table[:, :-1]), table[:, -1].astype(np.int64)
 
 
 MNIST_5K_FILE = DATA_DIR / "mnist_5k.csv.gz"
@@ -40,17 +43,7 @@ def load_mnist_5k():
     0 is the background), y int64 of shape (5000,) with labels 0..9. The rows are sorted by label, so
     split them with a seeded permutation. Each call returns fresh arrays.
     """
-    import numpy as np
-
-    if not MNIST_5K_FILE.is_file():
-        raise FileNotFoundError(f"the bundled MNIST file is missing: {MNIST_5K_FILE}; reinstall course_utils")
-    table = np.loadtxt(MNIST_5K_FILE, delimiter=",", dtype=np.float64, ndmin=2)
-    if table.shape != (MNIST_5K_SHAPE[0], MNIST_5K_SHAPE[1] + 1):
-        raise ValueError(f"{MNIST_5K_FILE} holds a table of shape {table.shape}, expected "
-                         f"({MNIST_5K_SHAPE[0]}, {MNIST_5K_SHAPE[1] + 1}): the file is damaged")
-    X = np.ascontiguousarray(table[:, :-1])
-    y = table[:, -1].astype(np.int64)
-    return X, y
+    return _labelled_images(MNIST_5K_FILE, MNIST_5K_SHAPE, "MNIST")
 
 
 FIRST_NAMES_FILE = DATA_DIR / "first_names.txt"
